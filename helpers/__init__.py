@@ -1,0 +1,18 @@
+"""helpers: the tested core of the course book *Adversarial Robustness, Reproduced*.
+
+Submodules are grouped by concern and imported explicitly (``from helpers import attacks``); importing the
+package itself does no work: no device probing, no data access, no torch import.
+
+- ``device``: device choice, seeding, autocast, channels_last, throughput timing, run metadata.
+- ``data``: MNIST / CIFAR-10 as cached uint8 tensors, stratified subsets, batch iterators.
+- ``augment``: batched, seeded image augmentations on tensors in [0, 1].
+- ``attacks``: FGSM, PGD (l-inf / l2, EOT), uniform noise; the ``eval_mode`` context.
+- ``training``: the train/evaluate loop with a pluggable adversary, checkpoints, robust accuracy.
+- ``models``: the architectures the chapters use; normalization is a layer inside each model.
+- ``results``: a chapter's run record, claims, glue, and the scorecard.
+- ``plots``: the book's one figure style and a save-and-show helper.
+- ``params``: parameter validation that names the parameter and its valid range.
+- ``pipeline``: jupytext + papermill execution of the chapters (``python -m helpers.pipeline``).
+"""
+
+__version__ = "0.1.0"

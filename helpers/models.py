@@ -1,0 +1,88 @@
+"""Model architectures used across the chapters. Every model takes images in [0, 1] and normalizes them
+itself with a :class:`Normalize` first layer, so attack budgets are always in pixel units.
+
+The chapters add their documents' architectures here (with parameter-count tests); :func:`build` is the one
+name-based entry point the notebooks validate their ``model`` parameter through.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import torch
+from torch import nn
+
+from helpers.data import MEAN_STD
+from helpers.params import check_choice, check_int
+
+
+class Normalize(nn.Module):
+    """``(x - mean) / std`` per channel, as buffers (they move with the model and are saved with it)."""
+
+    def __init__(self, mean: Sequence[float], std: Sequence[float]) -> None:
+        super().__init__()
+        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float).view(1, -1, 1, 1))
+        self.register_buffer("std", torch.tensor(std, dtype=torch.float).view(1, -1, 1, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - self.mean) / self.std
+
+
+class SmallCNN(nn.Module):
+    """The primer's classifier: two conv+maxpool stages and a two-layer head.
+
+    Input (B, C, H, W) in [0, 1] with H, W divisible by 4; output logits (B, num_classes). ``width`` is the
+    first conv's channel count (the second has twice as many). At width 32 on MNIST: 421,642 parameters.
+    """
+
+    def __init__(
+        self,
+        in_channels: int = 1,
+        num_classes: int = 10,
+        width: int = 32,
+        image_size: int = 28,
+        mean: Sequence[float] = MEAN_STD["mnist"][0],
+        std: Sequence[float] = MEAN_STD["mnist"][1],
+        hidden: int = 128,
+    ) -> None:
+        super().__init__()
+        check_int("width", width, low=1)
+        self.net = nn.Sequential(
+            Normalize(mean, std),
+            nn.Conv2d(in_channels, width, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(width, 2 * width, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Flatten(),
+            nn.Linear(2 * width * (image_size // 4) ** 2, hidden),
+            nn.ReLU(),
+            nn.Linear(hidden, num_classes),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+def count_parameters(model: nn.Module, *, trainable_only: bool = True) -> int:
+    """Number of (trainable) parameters: what the documents' tables report."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
+
+
+def _small_cnn(dataset: str, width: int) -> nn.Module:
+    channels, size = {"mnist": (1, 28), "cifar10": (3, 32)}[dataset]
+    mean, std = MEAN_STD[dataset]
+    return SmallCNN(channels, 10, width, size, mean, std)
+
+
+_REGISTRY: dict[str, Callable[[str, int], nn.Module]] = {
+    "small_cnn": _small_cnn,
+}
+
+
+def build(name: str, dataset: str, width: int = 32) -> nn.Module:
+    """Build a registered model for ``dataset`` by name (unknown names raise ValueError naming ``model``)."""
+    check_choice("model", name, sorted(_REGISTRY))
+    check_choice("dataset", dataset, tuple(MEAN_STD))
+    return _REGISTRY[name](dataset, width)

@@ -1,0 +1,210 @@
+"""Execute the book's notebooks: jupytext (py:percent -> ipynb with a kernelspec), then papermill.
+
+    python -m helpers.pipeline list
+    python -m helpers.pipeline run 00_primer --profile ci [-p eps 0.2] [--timeout 900]
+    python -m helpers.pipeline run --all --profile ci
+
+Each notebook ``notebooks/<name>.py`` is executed with ``profile=<profile>`` and the parameters of
+``params/<profile>/<name>.yaml`` (if present), then any ``-p`` overrides, into ``book/chapters/<name>.ipynb``,
+the file ``_toc.yml`` points at. The kernel's working directory is the project root. The parameter cells are
+tagged ``hide-cell`` so the rendered page shows them collapsed. The executed notebook is moved into place only
+on success; a failed run is kept at ``_build/failed/<name>.ipynb`` and the command exits non-zero. Each notebook
+has a wall-clock limit (``--timeout`` seconds, default 1800).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from helpers.params import PROFILES, check_choice
+from helpers.results import project_root
+
+KERNEL_NAME = "adv-robust"
+HIDDEN_TAGS = ("parameters", "injected-parameters")
+
+
+def notebook_names(root: Path) -> list[str]:
+    """The notebooks in ``_toc.yml`` order whose pages live under ``book/chapters/``."""
+    toc = yaml.safe_load((root / "_toc.yml").read_text(encoding="utf-8"))
+    names: list[str] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            f = node.get("file")
+            if isinstance(f, str) and f.startswith("book/chapters/"):
+                names.append(Path(f).name)
+            for v in node.values():
+                walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+
+    walk(toc)
+    return names
+
+
+def kernel_name() -> str:
+    """``HELPERS_KERNEL``, else the project's registered kernel, else ``python3``."""
+    env = os.environ.get("HELPERS_KERNEL")
+    if env:
+        return env
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    return KERNEL_NAME if KERNEL_NAME in KernelSpecManager().find_kernel_specs() else "python3"
+
+
+def to_ipynb(source: Path, dest: Path, kernel: str) -> None:
+    """Convert a py:percent notebook to ipynb with a kernelspec (what papermill needs to pick a kernel)."""
+    import jupytext
+
+    nb = jupytext.read(source)
+    nb.metadata["kernelspec"] = {
+        "name": kernel,
+        "display_name": "Python 3 (adv-robust)",
+        "language": "python",
+    }
+    nb.metadata.setdefault("language_info", {"name": "python"})
+    jupytext.write(nb, dest, fmt="ipynb")
+
+
+def tidy(path: Path) -> None:
+    """Collapse the parameter cells (papermill's injected one too) in the rendered book."""
+    import nbformat
+
+    nb = nbformat.read(path, as_version=4)
+    for cell in nb.cells:
+        tags = cell.metadata.setdefault("tags", [])
+        if any(t in tags for t in HIDDEN_TAGS) and "hide-cell" not in tags:
+            tags.append("hide-cell")
+    nbformat.write(nb, path)
+
+
+def parameters_for(root: Path, name: str, profile: str, overrides: list[tuple[str, str]]) -> dict[str, Any]:
+    params: dict[str, Any] = {"profile": profile}
+    f = root / "params" / profile / f"{name}.yaml"
+    if f.exists():
+        params.update(yaml.safe_load(f.read_text(encoding="utf-8")) or {})
+    for key, raw in overrides:
+        params[key] = yaml.safe_load(raw)  # "-1" -> -1, "foo" -> "foo", "[0.1, 0.2]" -> list
+    return params
+
+
+def execute(
+    name: str,
+    profile: str,
+    *,
+    overrides: list[tuple[str, str]] | None = None,
+    timeout: float = 1800,
+    root: Path | None = None,
+) -> Path:
+    """Execute one notebook; return the executed notebook's path (raises on failure or timeout)."""
+    root = root or project_root(Path(__file__).parent)
+    check_choice("profile", profile, PROFILES)
+    source = root / "notebooks" / f"{name}.py"
+    if not source.exists():
+        raise FileNotFoundError(f"no notebook source {source}")
+    out = root / "book" / "chapters" / f"{name}.ipynb"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    params = parameters_for(root, name, profile, overrides or [])
+    with tempfile.TemporaryDirectory(prefix=f"nb-{name}-") as tmp:
+        src_nb, exe_nb, params_file = (
+            Path(tmp) / f"{name}.ipynb",
+            Path(tmp) / "out.ipynb",
+            Path(tmp) / "p.yaml",
+        )
+        kernel = kernel_name()
+        to_ipynb(source, src_nb, kernel)
+        params_file.write_text(yaml.safe_dump(params), encoding="utf-8")
+        cmd = [
+            sys.executable,
+            "-m",
+            "papermill",
+            str(src_nb),
+            str(exe_nb),
+            "-f",
+            str(params_file),
+            "-k",
+            kernel,
+            "--cwd",
+            str(root),
+            "--no-progress-bar",
+            "--log-output",
+        ]
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        print(f"[pipeline] {name} profile={profile} params={params}", flush=True)
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(cmd, cwd=root, env=env, start_new_session=True)
+        try:
+            rc = proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)  # papermill and its kernel
+            proc.wait()
+            rc = None
+        seconds = time.perf_counter() - t0
+        if rc != 0:
+            failed = root / "_build" / "failed" / f"{name}.ipynb"
+            if exe_nb.exists():
+                failed.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(exe_nb, failed)
+            why = f"timed out after {timeout:.0f} s" if rc is None else f"failed (exit {rc})"
+            raise RuntimeError(f"{name} {why} after {seconds:.0f} s; the partial notebook is at {failed}")
+        tidy(exe_nb)
+        _copy_replace(exe_nb, out)  # the temp dir may be on another file system than the book
+        print(f"[pipeline] {name} done in {seconds:.0f} s -> {out.relative_to(root)}", flush=True)
+    return out
+
+
+def _copy_replace(src: Path, dest: Path) -> None:
+    """Copy next to ``dest`` then rename: the executed notebook appears whole or not at all."""
+    tmp = dest.with_name(f".{dest.name}.tmp")
+    shutil.copyfile(src, tmp)
+    os.replace(tmp, dest)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m helpers.pipeline",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    sub.add_parser("list", help="print the notebooks in _toc.yml order")
+    run = sub.add_parser("run", help="execute notebooks")
+    run.add_argument("names", nargs="*", help="notebook names, e.g. 00_primer")
+    run.add_argument("--all", action="store_true", help="every notebook in _toc.yml, in order")
+    run.add_argument("--profile", default=os.environ.get("PROFILE", "quick"), choices=PROFILES)
+    run.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"))
+    run.add_argument(
+        "--timeout",
+        type=float,
+        default=float(os.environ.get("CHAPTER_TIMEOUT", 1800)),
+        help="seconds per notebook",
+    )
+    args = parser.parse_args(argv)
+    root = project_root(Path(__file__).parent)
+    names = notebook_names(root)
+    if args.cmd == "list":
+        print("\n".join(names))
+        return 0
+    todo = names if args.all else args.names
+    if not todo:
+        parser.error("name at least one notebook, or pass --all")
+    for name in todo:
+        check_choice("notebook", name, names)
+        execute(name, args.profile, overrides=[tuple(p) for p in args.parameter], timeout=args.timeout, root=root)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

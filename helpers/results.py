@@ -1,0 +1,184 @@
+"""A chapter's run record: banner, glued numbers, claims, and ``results/NN_name.json``; plus the scorecard.
+
+A *claim* is a statement of the chapter's document, what the document reports (its figure), what we measured,
+and whether our numbers support it: ``holds`` is always computed from the measured numbers, never typed.
+The JSON holds the profile, device, seeds, wall time, package versions, parameters, the claims and the glued
+numbers; tests assert the claims of the ci run, and the scorecard page gathers every chapter's.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from helpers.device import run_metadata
+from helpers.io import write_json
+
+
+def project_root(start: str | os.PathLike[str] | None = None) -> Path:
+    """The book's root: the first parent of ``start`` (default: cwd) holding ``_toc.yml`` and ``helpers/``."""
+    here = Path(start or Path.cwd()).resolve()
+    for p in (here, *here.parents):
+        if (p / "_toc.yml").exists() and (p / "helpers").is_dir():
+            return p
+    return here
+
+
+def results_dir() -> Path:
+    """``HELPERS_RESULTS`` if set, else ``<project root>/results``."""
+    env = os.environ.get("HELPERS_RESULTS")
+    return Path(env) if env else project_root() / "results"
+
+
+def _in_notebook() -> bool:
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    shell = get_ipython()
+    return shell is not None and getattr(shell, "kernel", None) is not None
+
+
+def _plain(value: Any) -> Any:
+    """Numbers and containers as JSON-able Python objects (tensors and numpy scalars included)."""
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+class Run:
+    """The record of one chapter run. Create it right after validating the parameters::
+
+    run = Run("00_primer", "Primer", profile=profile, seed=seed, device=dev, params=params)
+    run.banner()                    # glues profile/device/seed for the opening line
+    run.glue("clean_acc", 0.98, "{:.1%}")
+    run.claim("pgd_le_fgsm", "PGD is at least as strong as FGSM", paper="...", ours="...", holds=...)
+    run.finish()                    # glues the wall time, writes results/00_primer.json, shows claims
+    """
+
+    def __init__(
+        self,
+        chapter: str,
+        title: str,
+        *,
+        profile: str,
+        seed: int | list[int],
+        device: Any,
+        params: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.chapter, self.title, self.profile = chapter, title, profile
+        self.seeds = list(seed) if isinstance(seed, (list, tuple)) else [int(seed)]
+        self.device = str(device)
+        self.params = _plain(dict(params or {}))
+        self.claims: list[dict[str, Any]] = []
+        self.numbers: dict[str, Any] = {}
+        self.started = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+        self._t0 = time.perf_counter()
+        self.metadata = run_metadata(device)
+
+    def glue(self, name: str, value: Any, fmt: str | None = None) -> None:
+        """Record a number for the JSON and glue it for the prose (``{glue:text}`name```).
+
+        ``fmt`` (e.g. ``"{:.1%}"``) glues the formatted string instead, so the prose needs no format spec.
+        Outside a notebook kernel only the record is kept.
+        """
+        self.numbers[name] = _plain(value)
+        if _in_notebook():
+            from myst_nb import glue
+
+            glue(name, fmt.format(value) if fmt else value, display=False)
+
+    def banner(self) -> str:
+        """Glue ``run_profile``, ``run_device``, ``run_seed`` (the wall time is glued by :meth:`finish`)."""
+        self.glue("run_profile", self.profile)
+        name = self.metadata.get("device_name")
+        self.glue("run_device", f"{self.device} ({name})" if name and name != self.device else self.device)
+        self.glue("run_seed", ", ".join(map(str, self.seeds)))
+        return f"profile {self.profile} · device {self.device} · seed {self.seeds}"
+
+    def claim(self, key: str, claim: str, *, paper: str, ours: str, holds: bool) -> bool:
+        """Record a claim: the statement, the document's figure, our numbers, and whether they support it."""
+        if any(c["key"] == key for c in self.claims):
+            raise ValueError(f"claim key {key!r} is already recorded in {self.chapter}")
+        self.claims.append({"key": key, "claim": claim, "paper": paper, "ours": ours, "holds": bool(holds)})
+        return bool(holds)
+
+    @property
+    def wall_time_s(self) -> float:
+        return time.perf_counter() - self._t0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "chapter": self.chapter,
+            "title": self.title,
+            "profile": self.profile,
+            "device": self.device,
+            "seeds": self.seeds,
+            "started": self.started,
+            "wall_time_s": round(self.wall_time_s, 2),
+            "params": self.params,
+            "metadata": self.metadata,
+            "claims": self.claims,
+            "numbers": self.numbers,
+        }
+
+    def finish(self, directory: str | os.PathLike[str] | None = None) -> Any:
+        """Glue the wall time, write ``results/<chapter>.json`` atomically, and return the claims table."""
+        wall = self.wall_time_s
+        self.glue("run_wall_time", f"{wall / 60:.1f} min" if wall >= 60 else f"{wall:.0f} s")
+        self.numbers["run_wall_time_s"] = round(wall, 2)
+        path = Path(directory) if directory else results_dir()
+        write_json(path / f"{self.chapter}.json", self.to_dict())
+        return claims_table(self.claims)
+
+
+def claims_table(claims: list[dict[str, Any]], chapter: str | None = None) -> Any:
+    """The claims as a pandas DataFrame (claim, document, ours, holds) for display."""
+    import pandas as pd
+
+    rows = [
+        {
+            **({"chapter": chapter} if chapter else {}),
+            "claim": c["claim"],
+            "document": c["paper"],
+            "ours": c["ours"],
+            "holds": "✔ yes" if c["holds"] else "✘ no",
+        }
+        for c in claims
+    ]
+    return pd.DataFrame(rows)
+
+
+def load_results(directory: str | os.PathLike[str] | None = None) -> list[dict[str, Any]]:
+    """Every ``results/*.json`` written by a chapter run, sorted by chapter."""
+    path = Path(directory) if directory else results_dir()
+    out = []
+    for f in sorted(path.glob("*.json")):
+        with open(f, encoding="utf-8") as fh:
+            data = json.load(fh)
+        if "claims" in data and "chapter" in data:
+            out.append(data)
+    return out
+
+
+def scorecard(directory: str | os.PathLike[str] | None = None) -> Any:
+    """One table of every chapter's claims, with the run's profile and device."""
+    import pandas as pd
+
+    frames = []
+    for r in load_results(directory):
+        t = claims_table(r["claims"], chapter=f"{r['chapter']} {r['title']}")
+        t.insert(1, "run", f"{r['profile']} · {r['device']} · {r['wall_time_s']:.0f} s")
+        frames.append(t)
+    if not frames:
+        return pd.DataFrame(columns=["chapter", "run", "claim", "document", "ours", "holds"])
+    return pd.concat(frames, ignore_index=True)

@@ -1,0 +1,107 @@
+"""Device utilities, models, results records, and the environment files."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+import tomllib
+import torch
+import yaml
+
+from helpers import device, models, results
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_get_device_defaults_and_override(monkeypatch):
+    monkeypatch.setenv("HELPERS_DEVICE", "cpu")
+    assert device.get_device() == torch.device("cpu")
+    monkeypatch.delenv("HELPERS_DEVICE")
+    assert device.get_device().type in ("cuda", "mps", "cpu")
+    with pytest.raises(ValueError, match="^device"):
+        device.get_device("tpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="cuda"):
+            device.get_device("cuda")
+
+
+def test_seed_everything_reproduces_numbers():
+    g1 = device.seed_everything(123)
+    a = (torch.randn(5), torch.rand(3, generator=g1))
+    g2 = device.seed_everything(123)
+    b = (torch.randn(5), torch.rand(3, generator=g2))
+    assert all(torch.equal(u, v) for u, v in zip(a, b, strict=True))
+
+
+def test_autocast_channels_last_and_throughput_on_cpu():
+    with device.autocast("cpu"):
+        assert torch.ones(2, 2).mm(torch.ones(2, 2)).dtype == torch.float32
+    m = device.channels_last(torch.nn.Conv2d(3, 4, 3), "cpu")
+    assert next(m.parameters()).is_contiguous()
+    with device.Throughput("cpu") as t:
+        t.add(100)
+    assert t.items == 100 and t.items_per_s > 0
+
+
+def test_run_metadata_records_versions():
+    meta = device.run_metadata("cpu")
+    assert meta["device"] == "cpu" and meta["packages"]["torch"] == torch.__version__.split("+")[0]
+    assert set(meta) >= {"python", "platform", "packages", "git_revision"}
+
+
+def test_small_cnn_parameter_count_and_normalization_layer():
+    model = models.build("small_cnn", "mnist", width=32)
+    assert models.count_parameters(model) == 421_642
+    assert isinstance(model.net[0], models.Normalize)
+    assert model(torch.rand(2, 1, 28, 28)).shape == (2, 10)
+    assert models.build("small_cnn", "cifar10", width=8)(torch.rand(2, 3, 32, 32)).shape == (2, 10)
+    with pytest.raises(ValueError, match="^model"):
+        models.build("resnet9000", "mnist")
+    with pytest.raises(ValueError, match="^dataset"):
+        models.build("small_cnn", "imagenet")
+
+
+def test_run_writes_results_json(tmp_path):
+    run = results.Run("99_test", "Test", profile="ci", seed=[0, 1], device="cpu", params={"eps": torch.tensor(0.1)})
+    run.glue("acc", 0.5, "{:.0%}")
+    run.claim("a", "A holds", paper="doc: 1", ours="2", holds=2 > 1)
+    run.claim("b", "B holds", paper="doc: 3", ours="1", holds=1 > 3)
+    with pytest.raises(ValueError, match="already recorded"):
+        run.claim("a", "again", paper="", ours="", holds=True)
+    table = run.finish(tmp_path)
+    saved = json.loads((tmp_path / "99_test.json").read_text())
+    assert saved["profile"] == "ci" and saved["seeds"] == [0, 1] and saved["device"] == "cpu"
+    assert saved["wall_time_s"] >= 0 and saved["metadata"]["packages"]["torch"]
+    assert [c["holds"] for c in saved["claims"]] == [True, False]
+    assert saved["numbers"]["acc"] == 0.5 and saved["params"]["eps"] == pytest.approx(0.1)
+    assert list(table["holds"]) == ["✔ yes", "✘ no"]
+    card = results.scorecard(tmp_path)
+    assert len(card) == 2 and card["chapter"].iloc[0] == "99_test Test"
+
+
+def _pyproject_deps() -> dict[str, str]:
+    meta = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    deps = meta["dependencies"] + meta["optional-dependencies"]["dev"]
+    out = {}
+    for d in deps:
+        name, spec = re.match(r"([A-Za-z0-9_.-]+)(.*)", d).groups()
+        out[name.lower()] = spec.replace(" ", "")
+    return out
+
+
+def test_environment_yml_agrees_with_pyproject():
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
+    listed = {}
+    for d in pip:
+        if d.startswith("-e"):
+            continue
+        name, spec = re.match(r"([A-Za-z0-9_.-]+)(.*)", d).groups()
+        listed[name.lower()] = spec.replace(" ", "")
+    assert listed == _pyproject_deps()
+    py = next(d for d in env["dependencies"] if isinstance(d, str) and d.startswith("python"))
+    assert py.replace(" ", "") == "python=3.11"
+    assert "-e ." in pip

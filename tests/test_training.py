@@ -1,0 +1,206 @@
+"""The training loop, adversary hooks, checkpoints (weights_only round trip, resume) and determinism."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import torch
+from torch import nn
+
+from helpers import attacks, data, training
+from helpers.device import seed_everything
+from helpers.io import write_json
+
+
+def _toy(n: int = 512, seed: int = 0) -> data.TensorData:
+    """A separable 2-class image problem: bright left half vs bright right half, plus noise."""
+    g = torch.Generator().manual_seed(seed)
+    y = torch.arange(n) % 2
+    x = torch.randint(0, 60, (n, 1, 8, 8), generator=g)
+    x[y == 0, :, :, :4] += 150
+    x[y == 1, :, :, 4:] += 150
+    return data.TensorData(x.clamp(0, 255).to(torch.uint8), y, ("left", "right"))
+
+
+def _model(seed: int = 0) -> nn.Module:
+    torch.manual_seed(seed)
+    return nn.Sequential(nn.Flatten(), nn.Linear(64, 16), nn.ReLU(), nn.Linear(16, 2))
+
+
+def _run(epochs: int, ckpt=None, seed: int = 0, **kw):
+    seed_everything(seed)
+    model = _model(seed)
+    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    sched = torch.optim.lr_scheduler.StepLR(opt, 1, gamma=0.5)
+    loader = data.Loader(_toy(), 32, shuffle=True, seed=seed)
+    hist = training.fit(model, loader, optimizer=opt, scheduler=sched, epochs=epochs, checkpoint=ckpt, seed=seed, **kw)
+    return model, hist
+
+
+def test_fit_learns_and_records_history():
+    model, hist = _run(3, val=data.Loader(_toy(seed=1), 100))
+    assert [r["epoch"] for r in hist] == [1, 2, 3]
+    assert hist[-1]["val_acc"] > 0.95 and hist[-1]["train_loss"] < hist[0]["train_loss"]
+    assert [round(r["lr"], 4) for r in hist] == [0.05, 0.025, 0.0125]
+    assert not model.training
+
+
+def test_same_seed_same_numbers():
+    m1, h1 = _run(2)
+    m2, h2 = _run(2)
+    assert [r["train_loss"] for r in h1] == [r["train_loss"] for r in h2]
+    assert all(torch.equal(a, b) for a, b in zip(m1.state_dict().values(), m2.state_dict().values(), strict=True))
+
+
+def test_checkpoint_resume_equals_uninterrupted_run(tmp_path):
+    full, h_full = _run(3)
+    ckpt = tmp_path / "run.pt"
+    _run(1, ckpt)
+    resumed, h_res = _run(3, ckpt)  # picks up at epoch 1
+    assert [r["train_loss"] for r in h_res] == [r["train_loss"] for r in h_full]
+    for a, b in zip(full.state_dict().values(), resumed.state_dict().values(), strict=True):
+        torch.testing.assert_close(a, b, atol=0, rtol=0)
+
+
+def test_finished_checkpoint_skips_training(tmp_path, monkeypatch):
+    ckpt = tmp_path / "run.pt"
+    trained, hist = _run(2, ckpt)
+    calls = []
+    monkeypatch.setattr(torch.optim.SGD, "step", lambda self, *a, **k: calls.append(1))
+    again, hist2 = _run(2, ckpt)
+    assert calls == [] and hist2 == hist
+    for a, b in zip(trained.state_dict().values(), again.state_dict().values(), strict=True):
+        assert torch.equal(a, b)
+
+
+def test_checkpoint_round_trips_with_weights_only(tmp_path):
+    model = _model()
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    model(torch.randn(4, 1, 8, 8)).sum().backward()
+    opt.step()
+    path = training.save_checkpoint(
+        tmp_path / "c.pt",
+        model=model.state_dict(),
+        optimizer=opt.state_dict(),
+        epoch=3,
+        history=[{"epoch": 1, "loss": 0.5}],
+    )
+    state = training.load_checkpoint(path)  # weights_only=True inside
+    fresh = _model(seed=1)
+    fresh.load_state_dict(state["model"])
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), fresh.state_dict().values(), strict=True))
+    assert state["epoch"] == 3 and state["history"][0]["loss"] == 0.5
+    assert set(state["optimizer"]["state"]) == {0, 1, 2, 3}
+    assert [p.name for p in tmp_path.iterdir()] == ["c.pt"]  # no temporary file left
+
+
+def test_atomic_write_leaves_nothing_on_failure(tmp_path):
+    target = tmp_path / "r.json"
+    write_json(target, {"a": 1})
+
+    class Boom:
+        def __str__(self):
+            raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError):
+        write_json(target, {"a": Boom()})
+    assert target.read_text() == '{\n  "a": 1\n}'
+    assert os.listdir(tmp_path) == ["r.json"]
+
+
+def test_select_keeps_best_validation_epoch(tmp_path):
+    ckpt = tmp_path / "sel.pt"
+    model, hist = _run(3, ckpt, val=data.Loader(_toy(seed=1), 100), select="val_acc")
+    best = training.load_best(model, ckpt)
+    assert best["metric"] == max(r["val_acc"] for r in hist)
+    assert hist[best["epoch"] - 1]["val_acc"] == best["metric"]
+    with pytest.raises(ValueError, match="^select"):
+        _run(1, select="test_acc")
+
+
+def test_adversary_replaces_the_requested_fraction():
+    model = _model()
+    x = torch.rand(40, 1, 8, 8)
+    y = torch.arange(40) % 2
+    adv = training.Adversary(lambda m, x, y: torch.zeros_like(x), fraction=0.25)
+    out, mask = adv(model, x, y, progress=0.0, generator=torch.Generator().manual_seed(0))
+    assert int(mask.sum()) == 10
+    assert torch.all(out[mask] == 0) and torch.equal(out[~mask], x[~mask])
+    assert adv.counts == {"adversarial": 10, "natural": 30}
+    out0, mask0 = training.Adversary(lambda m, x, y: x * 0, 0.0)(model, x, y, progress=0, generator=torch.Generator())
+    assert not mask0.any() and torch.equal(out0, x)
+    with pytest.raises(ValueError, match="^fraction"):
+        training.Adversary(None, fraction=1.2)
+
+
+def test_adversary_attacks_in_eval_mode_and_restores_train_mode():
+    model = nn.Sequential(nn.Flatten(), nn.Linear(64, 2), nn.Dropout(0.5))
+    model.train()
+    seen = []
+    adv = training.Adversary(lambda m, x, y: (seen.append(m.training), x)[1], fraction=1.0)
+    adv(
+        model,
+        torch.rand(4, 1, 8, 8),
+        torch.zeros(4, dtype=torch.long),
+        progress=0.0,
+        generator=torch.Generator(),
+    )
+    assert seen == [False] and model.training
+
+
+def test_mixed_adversary_uses_both_norms_in_proportion():
+    mixed = training.MixedAdversary({"linf": lambda m, x, y: x, "l2": lambda m, x, y: x}, weights=[0.7, 0.3], seed=0)
+    model, g = _model(), torch.Generator().manual_seed(0)
+    x, y = torch.rand(8, 1, 8, 8), torch.zeros(8, dtype=torch.long)
+    for _ in range(2000):
+        mixed(model, x, y, progress=0.0, generator=g)
+    share = mixed.counts["linf"] / (mixed.counts["linf"] + mixed.counts["l2"])
+    assert mixed.counts["l2"] > 0 and abs(share - 0.7) < 0.04
+
+
+def test_mixed_adversary_max_mode_keeps_the_worst_per_sample():
+    model = _model()
+    x = torch.rand(16, 1, 8, 8)
+    y = torch.arange(16) % 2
+    mixed = training.MixedAdversary(
+        {"fgsm": attacks.make_attack("fgsm", 0.3), "none": attacks.make_attack("none", 0.0)}, mode="max"
+    )
+    out, _ = mixed(model, x, y, progress=0.0, generator=torch.Generator().manual_seed(0))
+    loss = nn.functional.cross_entropy
+    with torch.no_grad():
+        per = loss(model(out), y, reduction="none")
+        for cand in (attacks.fgsm(model, x, y, 0.3), x):
+            assert torch.all(per >= loss(model(cand), y, reduction="none") - 1e-6)
+
+
+def test_scheduled_adversary_sees_progress():
+    seen = []
+    sched = training.ScheduledAdversary(lambda t: (seen.append(t), None)[1], fraction=1.0)
+    seed_everything(0)
+    model = _model()
+    training.fit(
+        model,
+        data.Loader(_toy(64), 32),
+        optimizer=torch.optim.SGD(model.parameters(), 0.1),
+        epochs=2,
+        adversary=sched,
+    )
+    assert seen == [0.0, 0.25, 0.5, 0.75]
+
+
+def test_config_hash_is_order_free(tmp_path, monkeypatch):
+    monkeypatch.setenv("HELPERS_CACHE", str(tmp_path))
+    a = training.checkpoint_path("ch", {"eps": 0.1, "epochs": 3})
+    b = training.checkpoint_path("ch", {"epochs": 3, "eps": 0.1})
+    c = training.checkpoint_path("ch", {"epochs": 4, "eps": 0.1})
+    assert a == b != c and a.parent == tmp_path / "checkpoints"
+
+
+def test_evaluate_and_robust_accuracy():
+    model, _ = _run(3)
+    loader = data.Loader(_toy(seed=2), 64)
+    res = training.evaluate(model, loader)
+    assert res["n"] == 512 and res["correct"].shape == (512,) and res["acc"] > 0.95
+    accs = training.robust_accuracy(model, loader, {"clean": None, "pgd": attacks.make_attack("pgd", 0.5, steps=10)})
+    assert accs["clean"] == res["acc"] and accs["pgd"] < accs["clean"]
