@@ -64,6 +64,24 @@ def test_small_cnn_parameter_count_and_normalization_layer():
         models.build("small_cnn", "imagenet")
 
 
+@pytest.mark.parametrize("depth,tv_name", [(18, "resnet18"), (34, "resnet34"), (50, "resnet50")])
+def test_resnet_matches_torchvision_with_a_small_input_stem(depth, tv_name):
+    import torchvision
+
+    from helpers.models.resnet import ResNet
+
+    ours = ResNet(depth, in_channels=3, num_classes=10, width=64)
+    tv = getattr(torchvision.models, tv_name)(num_classes=10)
+    tv.conv1 = torch.nn.Conv2d(3, 64, 3, 1, 1, bias=False)
+    assert models.count_parameters(ours) == models.count_parameters(tv)
+    if depth == 18:
+        assert models.count_parameters(ours) == 11_173_962
+    small = models.build(f"resnet{depth}", "mnist", width=4)
+    assert small(torch.rand(2, 1, 28, 28)).shape == (2, 10)
+    with pytest.raises(ValueError, match="^depth"):
+        ResNet(101)
+
+
 def test_run_writes_results_json(tmp_path):
     run = results.Run("99_test", "Test", profile="ci", seed=[0, 1], device="cpu", params={"eps": torch.tensor(0.1)})
     run.glue("acc", 0.5, "{:.0%}")

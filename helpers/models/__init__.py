@@ -70,14 +70,31 @@ def count_parameters(model: nn.Module, *, trainable_only: bool = True) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
 
 
+CHANNELS_SIZE = {"mnist": (1, 28), "cifar10": (3, 32)}
+
+
 def _small_cnn(dataset: str, width: int) -> nn.Module:
-    channels, size = {"mnist": (1, 28), "cifar10": (3, 32)}[dataset]
+    channels, size = CHANNELS_SIZE[dataset]
     mean, std = MEAN_STD[dataset]
     return SmallCNN(channels, 10, width, size, mean, std)
 
 
+def _resnet(depth: int) -> Callable[[str, int], nn.Module]:
+    def make(dataset: str, width: int) -> nn.Module:
+        from helpers.models.resnet import ResNet
+
+        mean, std = MEAN_STD[dataset]
+        return ResNet(depth, CHANNELS_SIZE[dataset][0], 10, width, mean, std)
+
+    return make
+
+
+# Chapters register their documents' architectures here: name -> (dataset, width) -> module.
 _REGISTRY: dict[str, Callable[[str, int], nn.Module]] = {
     "small_cnn": _small_cnn,
+    "resnet18": _resnet(18),
+    "resnet34": _resnet(34),
+    "resnet50": _resnet(50),
 }
 
 
