@@ -6,8 +6,6 @@ and size. :func:`show` writes the PNG under ``results/figures/<chapter>/`` (atom
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import matplotlib
 
 from helpers.io import atomic_path
@@ -33,12 +31,14 @@ def use_style() -> None:
     )
 
 
-def show(fig: matplotlib.figure.Figure, name: str, chapter: str) -> Path:
-    """Save ``fig`` as ``results/figures/<chapter>/<name>.png`` and display it; return the path."""
+def show(fig: matplotlib.figure.Figure, name: str, chapter: str) -> None:
+    """Save ``fig`` as ``results/figures/<chapter>/<name>.png`` (atomically) and display it.
+
+    Returns None so that a notebook cell ending in ``plots.show(...)`` prints nothing but the figure.
+    """
     import matplotlib.pyplot as plt
 
     path = results_dir() / "figures" / chapter / f"{name}.png"
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png")
     plt.show()
-    return path

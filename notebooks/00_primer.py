@@ -63,6 +63,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import torch
+from IPython.display import display
 
 from helpers import attacks, data, models, plots, training
 from helpers.device import get_device, seed_everything
@@ -203,7 +204,9 @@ for norm, family, grid in (("linf", linf, eps_list), ("l2", l2, l2_eps_list)):
             acc = training.accuracy(model, test_loader, make(e), desc=f"{name} eps={e}")
             rows.append({"norm": norm, "attack": name, "eps": e, "accuracy": acc})
 curves = pd.DataFrame(rows)
-curves.pivot_table(index="eps", columns=["norm", "attack"], values="accuracy").round(3)
+for norm in ("linf", "l2"):
+    table = curves[curves.norm == norm].pivot(index="eps", columns="attack", values="accuracy")
+    display(table.round(3).rename_axis(index=f"{norm} ε", columns=None))
 
 # %%
 fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
@@ -316,14 +319,13 @@ run.claim(
     ours="; ".join(f"ε={e:g}: PGD {pgd2_acc[e]:.1%} vs FGM {fgm2_acc[e]:.1%}" for e in l2_eps_list if e > 0),
     holds=bool(all(pgd2_acc[e] <= fgm2_acc[e] for e in l2_eps_list)),
 )
-drop_noise = float(noise_acc[eps_head] - noise_acc[0.0]) if 0.0 in noise_acc.index else float("nan")
 drop_noise = float(clean_acc - head["uniform noise"])
 drop_pgd = float(clean_acc - head["PGD"])
 run.claim(
     "noise_barely_hurts",
     f"Uniform noise of the same l-inf size (ε={eps_head:g}) costs less than a tenth of what PGD costs",
     paper="Goodfellow et al. (2015): adversarial directions, not perturbation size, cause the errors",
-    ours=f"clean {clean_acc:.1%}; noise costs {drop_noise:+.1%} points, PGD costs {drop_pgd:+.1%}",
+    ours=f"clean {clean_acc:.1%}; noise costs {100 * drop_noise:.1f} points, PGD {100 * drop_pgd:.1f} points",
     holds=bool(drop_noise <= 0.1 * drop_pgd and drop_pgd > 0),
 )
 monotone = bool(np.all(np.diff(pgd_acc.sort_index().to_numpy()) <= tol))
