@@ -12,6 +12,9 @@ Threat model: an attacker who knows the model (gradients) perturbs each input ``
 - EOT, Athalye, Carlini & Wagner (2018), "Obfuscated gradients give a false sense of security": for
   randomized models, each step uses the gradient averaged over ``eot_samples`` forward/backward passes.
 
+Inputs are images in [0, 1] by default. Data in physical units (the photo-z chapter's calibrated fluxes, which
+may be negative) pass ``clip=None``: the attack then bounds only the perturbation, not the values.
+
 Contract shared by every attack here (the tests check each point):
 - ``model`` is any callable mapping ``x`` (B, ...) to logits (B, K); wrap models with extra inputs
   (``lambda im: net(im, ebv)``). Its mode is never changed: set it with :func:`eval_mode`.
@@ -41,6 +44,11 @@ LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 AttackFn = Callable[[Model, torch.Tensor, torch.Tensor], torch.Tensor]
 
 _TINY = 1e-12
+Clip = tuple[float, float] | None
+
+
+def _clip(x: torch.Tensor, clip: Clip) -> torch.Tensor:
+    return x if clip is None else x.clamp_(clip[0], clip[1])
 
 
 @contextmanager
@@ -147,12 +155,13 @@ def fgsm(
     norm: str = "linf",
     loss_fn: LossFn | None = None,
     targeted: bool = False,
+    clip: Clip = (0.0, 1.0),
 ) -> torch.Tensor:
     """Fast gradient sign method (Goodfellow et al. 2015); with ``norm="l2"`` the fast gradient method.
 
     ``x``: (B, C, H, W) in [0, 1]; ``y``: (B,) labels (the target labels when ``targeted``). One step of
-    size ``eps`` along the steepest-ascent direction of the loss (descent when targeted), clipped to [0, 1].
-    Returns a detached tensor; ``eps=0`` returns a copy of ``x``.
+    size ``eps`` along the steepest-ascent direction of the loss (descent when targeted), clipped to ``clip``
+    ([0, 1]; ``None`` for unbounded data). Returns a detached tensor; ``eps=0`` returns a copy of ``x``.
     """
     eps = _check(eps, norm)
     x = x.detach()
@@ -160,7 +169,7 @@ def fgsm(
         return x.clone()
     g = input_gradient(model, x, y, loss_fn=loss_fn)
     sign = -1.0 if targeted else 1.0
-    return (x + sign * eps * steepest_direction(g, norm)).clamp_(0.0, 1.0).detach()
+    return _clip(x + sign * eps * steepest_direction(g, norm), clip).detach()
 
 
 def pgd(
@@ -177,14 +186,15 @@ def pgd(
     targeted: bool = False,
     eot_samples: int = 1,
     generator: torch.Generator | None = None,
+    clip: Clip = (0.0, 1.0),
 ) -> torch.Tensor:
     """Projected gradient descent on the loss (Madry et al. 2018), l-inf or l2, optionally with EOT.
 
     ``x``: (B, C, H, W) in [0, 1]; ``y``: (B,) labels (target labels when ``targeted``). ``eps`` is the
     radius, ``alpha`` the step size and ``steps`` the number of iterations; ``random_start`` starts from a
     point uniform in the ball (drawn from ``generator``); ``eot_samples`` averages each step's gradient over
-    that many passes, for randomized models (Athalye et al. 2018). Returns a detached tensor in [0, 1] with
-    ``||x_adv - x|| <= eps``.
+    that many passes, for randomized models (Athalye et al. 2018). Returns a detached tensor within ``clip``
+    ([0, 1]; ``None`` for unbounded data) with ``||x_adv - x|| <= eps``.
     """
     eps = _check(eps, norm)
     alpha = check_nonnegative("alpha", alpha)
@@ -195,20 +205,22 @@ def pgd(
     x_adv = x0.clone()
     if random_start:
         delta = random_in_ball(x0.shape, eps, norm, generator=generator, device=x0.device)
-        x_adv = (x0 + delta.to(x0.dtype)).clamp_(0.0, 1.0)
+        x_adv = _clip(x0 + delta.to(x0.dtype), clip)
     sign = -1.0 if targeted else 1.0
     for _ in range(steps):
         g = input_gradient(model, x_adv, y, loss_fn=loss_fn, eot_samples=eot_samples)
         x_adv = x_adv + sign * alpha * steepest_direction(g, norm)
-        x_adv = (x0 + project(x_adv - x0, eps, norm)).clamp_(0.0, 1.0)
+        x_adv = _clip(x0 + project(x_adv - x0, eps, norm), clip)
     return x_adv.detach()
 
 
-def uniform_noise(x: torch.Tensor, eps: float, *, generator: torch.Generator | None = None) -> torch.Tensor:
-    """The random baseline: ``x + U[-eps, eps]`` per pixel, clipped to [0, 1]. Same budget as l-inf attacks."""
+def uniform_noise(
+    x: torch.Tensor, eps: float, *, generator: torch.Generator | None = None, clip: Clip = (0.0, 1.0)
+) -> torch.Tensor:
+    """The random baseline: ``x + U[-eps, eps]`` per pixel, clipped to ``clip``. Same budget as l-inf attacks."""
     eps = check_nonnegative("eps", eps)
     noise = (2 * torch.rand(x.shape, generator=generator) - 1).to(x.device, x.dtype) * eps
-    return (x.detach() + noise).clamp_(0.0, 1.0)
+    return _clip(x.detach() + noise, clip)
 
 
 def make_attack(
@@ -221,11 +233,13 @@ def make_attack(
     eot_samples: int = 1,
     loss_fn: LossFn | None = None,
     generator: torch.Generator | None = None,
+    clip: Clip = (0.0, 1.0),
 ) -> AttackFn:
     """An attack by name, as an ``(model, x, y) -> x_adv`` callable for training and evaluation loops.
 
     ``name``: "none" (identity), "noise" (uniform l-inf noise), "fgsm" (l-inf), "fgm_l2", "pgd" (l-inf) or
-    "pgd_l2". ``alpha`` defaults to ``2.5 * eps / steps`` (Madry et al.'s rule of thumb).
+    "pgd_l2". ``alpha`` defaults to ``2.5 * eps / steps`` (Madry et al.'s rule of thumb); ``clip`` as in
+    :func:`pgd`.
     """
     check_choice("attack", name, ATTACKS)
     eps = check_nonnegative("eps", eps)
@@ -234,10 +248,10 @@ def make_attack(
     if name == "none":
         return lambda model, x, y: x.detach().clone()
     if name == "noise":
-        return lambda model, x, y: uniform_noise(x, eps, generator=generator)
+        return lambda model, x, y: uniform_noise(x, eps, generator=generator, clip=clip)
     if name in ("fgsm", "fgm_l2"):
         norm = "linf" if name == "fgsm" else "l2"
-        return lambda model, x, y: fgsm(model, x, y, eps, norm=norm, loss_fn=loss_fn)
+        return lambda model, x, y: fgsm(model, x, y, eps, norm=norm, loss_fn=loss_fn, clip=clip)
     norm = "linf" if name == "pgd" else "l2"
     return lambda model, x, y: pgd(
         model,
@@ -251,4 +265,5 @@ def make_attack(
         loss_fn=loss_fn,
         eot_samples=eot_samples,
         generator=generator,
+        clip=clip,
     )

@@ -219,6 +219,22 @@ def test_attacks_work_under_no_grad(trained_cnn, mnist_small):
     assert torch.equal(out, pgd(trained_cnn, x, y, 0.1, 0.05, 3))
 
 
+def test_clip_none_keeps_unbounded_values():
+    # Calibrated fluxes (photo-z) can be negative: with clip=None only the perturbation is bounded.
+    model = nn.Sequential(nn.Flatten(), nn.Linear(16, 3))
+    x = torch.randn(8, 1, 4, 4) * 3
+    y = torch.arange(8) % 3
+    for out in (
+        fgsm(model, x, y, 0.01, clip=None),
+        pgd(model, x, y, 0.01, 0.002, 10, clip=None, random_start=True),
+        attacks.uniform_noise(x, 0.01, clip=None),
+        attacks.make_attack("pgd_l2", 0.05, steps=5, clip=None)(model, x, y),
+    ):
+        assert float(out.min()) < -1 and float(out.max()) > 2
+        assert float((out - x).abs().max()) <= 0.05 + 1e-6
+    assert torch.all(fgsm(model, x, y, 0.01) >= 0)  # the default still clips to [0, 1]
+
+
 def test_eval_mode_restores_each_submodule():
     model = nn.Sequential(nn.Linear(2, 2), nn.BatchNorm1d(2), nn.Dropout(0.5))
     model.train()
