@@ -81,17 +81,20 @@ def cache_dir() -> Path:
 
 @dataclass(frozen=True)
 class TensorData:
-    """An in-memory split: ``x`` uint8 (N, C, H, W), ``y`` int64 (N,), and the class names."""
+    """An in-memory split: ``x`` uint8 (N, C, H, W) images (or float in physical units), ``y`` int64 (N,), the
+    class names, and ``extra``: further per-sample model inputs (N, ...) such as the photo-z chapter's E(B-V),
+    which loaders yield after ``y`` and attacks never perturb."""
 
     x: torch.Tensor
     y: torch.Tensor
     classes: tuple[str, ...]
+    extra: tuple[torch.Tensor, ...] = ()
 
     def __len__(self) -> int:
         return int(self.y.shape[0])
 
     def subset(self, index: torch.Tensor) -> TensorData:
-        return TensorData(self.x[index], self.y[index], self.classes)
+        return TensorData(self.x[index], self.y[index], self.classes, tuple(e[index] for e in self.extra))
 
     def float(self, device: torch.device | str = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
         """All images as float32 in [0, 1] on ``device``, with their labels."""
@@ -99,7 +102,9 @@ class TensorData:
 
 
 def to_float(x: torch.Tensor, device: torch.device | str = "cpu") -> torch.Tensor:
-    """uint8 images to float32 in [0, 1], converting on the device (4x less to copy)."""
+    """uint8 images to float32 in [0, 1], converting on the device (4x less to copy); float data as float32."""
+    if x.dtype != torch.uint8:
+        return x.to(device, torch.float32, non_blocking=True)
     return x.to(device, non_blocking=True).float().div_(255.0)
 
 
@@ -246,7 +251,8 @@ Augment = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
 
 
 class Loader:
-    """Shuffled mini-batches of float32 images in [0, 1] on ``device``, from uint8 tensors in memory.
+    """Shuffled mini-batches ``(x, y, *extra)`` of float32 images in [0, 1] on ``device``, from uint8 tensors in
+    memory (float data, e.g. fluxes, pass through as float32; ``extra`` inputs follow the labels).
 
     Much faster than ``DataLoader`` for data that fits in memory. The order of epoch ``e`` depends only on
     ``(seed, e)``, so a resumed run sees the same batches as an uninterrupted one; call
@@ -277,7 +283,7 @@ class Loader:
         n = len(self.data)
         return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
 
-    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, ...]]:
         g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
         n = len(self.data)
         order = torch.randperm(n, generator=g) if self.shuffle else torch.arange(n)
@@ -286,4 +292,5 @@ class Loader:
             x = to_float(self.data.x[idx], self.device)
             if self.augment is not None:
                 x = self.augment(x, g)
-            yield x, self.data.y[idx].to(self.device, non_blocking=True)
+            extra = tuple(e[idx].to(self.device, non_blocking=True) for e in self.data.extra)
+            yield (x, self.data.y[idx].to(self.device, non_blocking=True), *extra)

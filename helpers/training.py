@@ -35,6 +35,27 @@ from helpers.progress import bar
 History = list[dict[str, float]]
 
 
+class Bound(nn.Module):
+    """``model`` with its extra inputs fixed for one batch: ``Bound(net, ebv)(x) == net(x, ebv)``.
+
+    Attacks see a plain ``x -> logits`` callable and so perturb the images only; the wrapped model is a
+    submodule, so :func:`~helpers.attacks.eval_mode` on the wrapper reaches it.
+    """
+
+    def __init__(self, model: nn.Module, *extra: torch.Tensor) -> None:
+        super().__init__()
+        self.model = model
+        self.extra = extra
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x, *self.extra)
+
+
+def bind(model: nn.Module, extra: Sequence[torch.Tensor]) -> nn.Module:
+    """``model`` itself when there are no extra inputs, else :class:`Bound`."""
+    return Bound(model, *extra) if len(extra) else model
+
+
 class Adversary:
     """Replace a ``fraction`` of each training batch by ``attack(model, x, y)`` outputs.
 
@@ -66,8 +87,12 @@ class Adversary:
         *,
         progress: float,
         generator: torch.Generator,
+        extra: Sequence[torch.Tensor] = (),
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Return the batch to train on and a boolean mask (B,) of the samples that were attacked."""
+        """Return the batch to train on and a boolean mask (B,) of the samples that were attacked.
+
+        ``extra``: the batch's further model inputs (never perturbed), bound to the model for the attack.
+        """
         n_adv = int(round(self.fraction * len(x)))
         mask = torch.zeros(len(x), dtype=torch.bool)
         if n_adv == 0:
@@ -75,6 +100,7 @@ class Adversary:
         idx = torch.randperm(len(x), generator=generator)[:n_adv]
         mask[idx] = True
         mask = mask.to(x.device)
+        model = bind(model, [e[mask] for e in extra])
         attack = self.attack_for(progress, model, x[mask], y[mask])
         if attack is None:
             return x, torch.zeros_like(mask)
@@ -205,10 +231,11 @@ def evaluate(
     """
     correct, total_loss, n = [], 0.0, 0
     with eval_mode(model):
-        for x, y in bar(loader, desc=desc or "evaluate", leave=False, total=len(loader)):
+        for x, y, *extra in bar(loader, desc=desc or "evaluate", leave=False, total=len(loader)):
+            net = bind(model, extra)
             if attack is not None:
-                x = attack(model, x, y)
-            logits = _predict(model, x, amp)
+                x = attack(net, x, y)
+            logits = _predict(net, x, amp)
             total_loss += float(F.cross_entropy(logits, y, reduction="sum"))
             correct.append((logits.argmax(1) == y).cpu())
             n += len(y)
@@ -242,6 +269,7 @@ def fit(
     scheduler: Any | None = None,
     adversary: Adversary | None = None,
     loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
+    regularizer: Callable[[nn.Module, torch.Tensor, torch.Tensor, float], torch.Tensor] | None = None,
     val: Loader | None = None,
     val_attack: AttackFn | None = None,
     select: str | None = None,
@@ -254,6 +282,9 @@ def fit(
     """Train ``model`` for ``epochs`` and return the per-epoch history.
 
     - ``loss_fn(outputs, y)`` defaults to mean cross-entropy; chapters pass their own (latent losses, PDFs).
+    - ``regularizer(model, x, y, progress)`` returns a scalar added to the loss, for terms that need the
+      inputs themselves (input-gradient penalties such as CURE); ``progress`` = elapsed epochs / total epochs
+      in [0, 1), for schedules. Its mean per sample is recorded as ``train_reg``.
     - ``adversary`` perturbs each training batch (see :class:`Adversary`); its attack runs in eval mode.
     - ``scheduler.step()`` runs once per epoch; ``ReduceLROnPlateau`` is stepped with the validation loss
       (training loss without ``val``).
@@ -285,17 +316,23 @@ def fit(
     for epoch in range(start_epoch, epochs):
         model.train()
         train.set_epoch(epoch)
-        sums = {"loss": 0.0, "correct": 0.0, "n": 0, "adv": 0}
+        sums = {"loss": 0.0, "correct": 0.0, "n": 0, "adv": 0, "reg": 0.0}
         synchronize(device)
         t0 = time.perf_counter()
-        for b, (x, y) in enumerate(bar(train, desc=f"{desc} {epoch + 1}/{epochs}", leave=False, total=len(train))):
+        for b, (x, y, *extra) in enumerate(
+            bar(train, desc=f"{desc} {epoch + 1}/{epochs}", leave=False, total=len(train))
+        ):
+            progress = (epoch + b / max(len(train), 1)) / max(epochs, 1)
             if adversary is not None:
-                progress = (epoch + b / max(len(train), 1)) / max(epochs, 1)
-                x, mask = adversary(model, x, y, progress=progress, generator=rng)
+                x, mask = adversary(model, x, y, progress=progress, generator=rng, extra=extra)
                 sums["adv"] += int(mask.sum())
             with autocast(device, amp):
-                out = model(x)
+                out = model(x, *extra)
                 loss = loss_fn(out, y)
+                if regularizer is not None:
+                    reg = regularizer(bind(model, extra), x, y, progress)
+                    loss = loss + reg
+                    sums["reg"] += float(reg.detach()) * len(y)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -312,6 +349,7 @@ def fit(
             "train_loss": sums["loss"] / n,
             "train_acc": sums["correct"] / n,
             "adv_fraction": sums["adv"] / n,
+            **({"train_reg": sums["reg"] / n} if regularizer is not None else {}),
             "seconds": seconds,
             "images_per_s": sums["n"] / seconds if seconds > 0 else float("nan"),
         }

@@ -204,3 +204,51 @@ def test_evaluate_and_robust_accuracy():
     assert res["n"] == 512 and res["correct"].shape == (512,) and res["acc"] > 0.95
     accs = training.robust_accuracy(model, loader, {"clean": None, "pgd": attacks.make_attack("pgd", 0.5, steps=10)})
     assert accs["clean"] == res["acc"] and accs["pgd"] < accs["clean"]
+
+
+class _WithExtra(nn.Module):
+    """A model with a second input, as photo-z's ``model(images, ebv)``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.body = _model()
+
+    def forward(self, x: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
+        return self.body(x) + shift.view(-1, 1) * torch.tensor([1.0, -1.0])
+
+
+def test_extra_inputs_flow_through_loader_fit_evaluate_and_adversary():
+    base = _toy()
+    shift = torch.linspace(-0.1, 0.1, len(base))
+    d = data.TensorData(base.x, base.y, base.classes, (shift,))
+    sub = d.subset(torch.arange(10))
+    assert torch.equal(sub.extra[0], shift[:10])
+    x, y, s = next(iter(data.Loader(d, 16)))
+    assert s.shape == (16,) and torch.equal(s, shift[:16])
+    seed_everything(0)
+    model = _WithExtra()
+    seen = []
+
+    def attack(m, x, y):
+        seen.append(type(m).__name__)
+        return attacks.fgsm(m, x, y, 0.1)
+
+    hist = training.fit(
+        model,
+        data.Loader(d, 32, shuffle=True),
+        optimizer=torch.optim.SGD(model.parameters(), 0.05),
+        epochs=2,
+        adversary=training.Adversary(attack, 0.5),
+        val=data.Loader(d, 100),
+    )
+    assert hist[-1]["val_acc"] > 0.9 and set(seen) == {"Bound"}
+    ev = training.evaluate(model, data.Loader(d, 100), attack=attacks.make_attack("pgd", 0.3, steps=5))
+    assert ev["acc"] < hist[-1]["val_acc"]
+    # The bound model equals calling with the extra input, and eval_mode reaches the wrapped model.
+    b = training.bind(model, [shift[:4]])
+    model.train()
+    with attacks.eval_mode(b):
+        assert not model.training
+        torch.testing.assert_close(b(base.x[:4].float()), model(base.x[:4].float(), shift[:4]))
+    assert model.training
+    assert training.bind(model, []) is model
