@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from helpers.attacks import AttackFn, eval_mode
-from helpers.data import Loader, cache_dir
+from helpers.data import Loader, TensorData, cache_dir
 from helpers.device import autocast, synchronize
 from helpers.io import atomic_path
 from helpers.params import check_fraction, check_int
@@ -223,13 +223,15 @@ def evaluate(
     attack: AttackFn | None = None,
     amp: bool = False,
     desc: str | None = None,
+    keep_outputs: bool = False,
 ) -> dict[str, Any]:
     """Accuracy and mean cross-entropy of ``model`` on ``loader``, on clean or ``attack``-ed inputs.
 
     The model is put in eval mode for the duration (and restored). Returns ``{"acc", "loss", "n",
-    "correct"}`` where ``correct`` is a bool tensor (N,) in loader order (unshuffled loaders only).
+    "correct"}`` where ``correct`` is a bool tensor (N,) in loader order (unshuffled loaders only), plus
+    ``"outputs"`` (N, K) on the CPU with ``keep_outputs`` (e.g. the photo-z chapter's redshift PDFs).
     """
-    correct, total_loss, n = [], 0.0, 0
+    correct, outputs, total_loss, n = [], [], 0.0, 0
     with eval_mode(model):
         for x, y, *extra in bar(loader, desc=desc or "evaluate", leave=False, total=len(loader)):
             net = bind(model, extra)
@@ -238,14 +240,30 @@ def evaluate(
             logits = _predict(net, x, amp)
             total_loss += float(F.cross_entropy(logits, y, reduction="sum"))
             correct.append((logits.argmax(1) == y).cpu())
+            if keep_outputs:
+                outputs.append(logits.cpu())
             n += len(y)
     c = torch.cat(correct) if correct else torch.zeros(0, dtype=torch.bool)
-    return {
-        "acc": float(c.float().mean()) if n else float("nan"),
-        "loss": total_loss / max(n, 1),
-        "n": n,
-        "correct": c,
-    }
+    res = {"acc": float(c.float().mean()) if n else float("nan"), "loss": total_loss / max(n, 1), "n": n, "correct": c}
+    if keep_outputs:
+        res["outputs"] = torch.cat(outputs) if outputs else torch.zeros(0)
+    return res
+
+
+def perturb(
+    model: nn.Module, data: TensorData, attack: AttackFn, *, batch_size: int = 256, desc: str = "perturb"
+) -> TensorData:
+    """Attack every sample of ``data`` once and return the attacked copy (float images, same labels/extras).
+
+    Craft once, score many: evaluating other models on the result measures transfer (Szegedy et al. 2014),
+    and evaluating the same model again costs no further attack. ``model`` is in eval mode while attacking.
+    """
+    loader = Loader(data, batch_size, device=next(model.parameters()).device)
+    parts = []
+    with eval_mode(model):
+        for x, y, *extra in bar(loader, desc=desc, leave=False, total=len(loader)):
+            parts.append(attack(bind(model, extra), x, y).cpu())
+    return TensorData(torch.cat(parts), data.y, data.classes, data.extra)
 
 
 def accuracy(model: nn.Module, loader: Loader, attack: AttackFn | None = None, **kwargs: Any) -> float:

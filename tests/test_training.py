@@ -252,3 +252,17 @@ def test_extra_inputs_flow_through_loader_fit_evaluate_and_adversary():
         torch.testing.assert_close(b(base.x[:4].float()), model(base.x[:4].float(), shift[:4]))
     assert model.training
     assert training.bind(model, []) is model
+
+
+def test_perturb_crafts_once_and_keep_outputs_returns_logits():
+    model, _ = _run(3)
+    d = _toy(seed=2)
+    attack = attacks.make_attack("pgd", 0.5, steps=10)
+    adv = training.perturb(model, d, attack, batch_size=100)
+    assert adv.x.dtype == torch.float32 and adv.x.shape == d.x.shape and torch.equal(adv.y, d.y)
+    direct = training.evaluate(model, data.Loader(d, 100), attack=attack)
+    crafted = training.evaluate(model, data.Loader(adv, 100), keep_outputs=True)
+    assert crafted["acc"] == direct["acc"] < 0.9
+    assert crafted["outputs"].shape == (512, 2)
+    assert torch.equal(crafted["outputs"].argmax(1) == d.y, crafted["correct"])
+    assert not model.training
