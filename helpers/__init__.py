@@ -8,7 +8,11 @@ package itself does no work: no device probing, no data access, no torch import.
 - ``augment``: batched, seeded image augmentations on tensors in [0, 1].
 - ``attacks``: FGSM, PGD (l-inf / l2, EOT), uniform noise; the ``eval_mode`` context.
 - ``training``: the train/evaluate loop with a pluggable adversary, checkpoints, robust accuracy.
-- ``models``: the architectures the chapters use; normalization is a layer inside each model.
+- ``models``: the architectures the chapters use (``models.resnet``: small-input ResNet-18/34/50;
+  ``models.photoz``: the photo-z Inception and CNN); normalization is a layer inside each model.
+- ``losses``: training losses and regularizers beyond cross-entropy.
+- ``metrics``: metrics beyond accuracy (photo-z bias, sigma_MAD, outlier fraction).
+- ``galaxies``: the GalSim simulator of SDSS-like ugriz cutouts for the photo-z chapter.
 - ``results``: a chapter's run record, claims, glue, and the scorecard.
 - ``plots``: the book's one figure style and a save-and-show helper.
 - ``params``: parameter validation that names the parameter and its valid range.
