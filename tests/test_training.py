@@ -95,6 +95,15 @@ def test_checkpoint_round_trips_with_weights_only(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["c.pt"]  # no temporary file left
 
 
+def test_atomic_write_gives_normal_permissions(tmp_path):
+    old = os.umask(0o022)
+    try:
+        path = write_json(tmp_path / "p.json", {"a": 1})
+    finally:
+        os.umask(old)
+    assert (path.stat().st_mode & 0o777) == 0o644
+
+
 def test_atomic_write_leaves_nothing_on_failure(tmp_path):
     target = tmp_path / "r.json"
     write_json(target, {"a": 1})
