@@ -11,6 +11,8 @@ package itself does no work: no device probing, no data access, no torch import.
 - ``models``: the architectures the chapters use (``models.resnet``: small-input ResNet-18/34/50;
   ``models.photoz``: the photo-z Inception and CNN); normalization is a layer inside each model.
 - ``losses``: training losses and regularizers beyond cross-entropy.
+- ``geometry``: input-space geometry of classifiers (DeepFool minimal perturbations, Hutchinson Hessian norm,
+  top Hessian direction, decision-boundary planes and curvature, path-connectedness of regions, hue shift).
 - ``metrics``: metrics beyond accuracy (photo-z bias, sigma_MAD, outlier fraction).
 - ``galaxies``: the GalSim simulator of SDSS-like ugriz cutouts for the photo-z chapter.
 - ``results``: a chapter's run record, claims, glue, and the scorecard.

@@ -4,3 +4,189 @@ Each function documents its paper, the shapes it takes and the value ranges it e
 """
 
 from __future__ import annotations
+
+import contextlib
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from helpers.attacks import eval_mode
+from helpers.params import check_choice, check_nonnegative, check_positive
+
+# ----------------------------------------------------------------------------------------------------------
+# CURE (Moosavi-Dezfooli et al. 2019)
+# ----------------------------------------------------------------------------------------------------------
+
+
+def cure_regularizer(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, h: float, *, per_example: bool = True
+) -> torch.Tensor:
+    """Curvature regularizer of CURE (Moosavi-Dezfooli, Fawzi, Uesato & Frossard 2019, "Robustness via
+    curvature regularization, and vice versa"): the batch mean of ``||grad l(x + h z) - grad l(x)||_2^2``.
+
+    ``l`` is each example's cross-entropy, gradients are with respect to the input, and
+    ``z = sign(grad l(x)) / ||sign(grad l(x))||_2`` is a unit direction (held constant, as in the paper), so
+    the term is a finite-difference estimate of ``h^2 ||H z||^2``: it penalises the input-space curvature of
+    the loss along the direction an l-inf attacker would take. The graph is kept (double backprop), so
+    ``(ce + lam * cure_regularizer(...)).backward()`` trains on it.
+
+    - ``x``: (B, C, H, W) images in [0, 1] (normalisation is a model layer); ``y``: (B,) int64 labels.
+    - ``h``: the finite-difference step, an l2 length in pixel units (``x + h z`` is not clipped to [0, 1]).
+    - ``per_example``: evaluate the term with every submodule in eval mode (BatchNorm on running statistics),
+      so each example's gradient depends on that example alone, as the paper's per-example definition needs;
+      the model's modes are restored afterwards. ``False`` uses the model as it is.
+
+    Returns a scalar tensor (the mean over the batch) attached to the parameters' graph.
+    """
+    h = check_nonnegative("h", h)
+    ctx = eval_mode(model) if per_example else contextlib.nullcontext()
+    with ctx, torch.enable_grad():
+        x0 = x.detach().requires_grad_(True)
+        (g0,) = torch.autograd.grad(F.cross_entropy(model(x0), y, reduction="sum"), x0, create_graph=True)
+        z = g0.detach().sign()
+        z = z / z.flatten(1).norm(dim=1).clamp_min(1e-12).view(-1, *([1] * (z.dim() - 1)))
+        x1 = (x.detach() + h * z).requires_grad_(True)
+        (g1,) = torch.autograd.grad(F.cross_entropy(model(x1), y, reduction="sum"), x1, create_graph=True)
+        return (g1 - g0).flatten(1).pow(2).sum(1).mean()
+
+
+def cure_h_schedule(progress: float, h_final: float, *, h_start: float = 0.0, warmup: float = 0.5) -> float:
+    """CURE's step ``h`` at training ``progress`` in [0, 1]: linear from ``h_start`` to ``h_final`` over the
+    first ``warmup`` fraction of training, then constant.
+
+    Moosavi-Dezfooli et al. (2019) grow h during the first epochs (their reference code: 0.1, 0.4, 0.8, 1.8,
+    then 3 over 10 epochs, in inputs normalised by std ~0.2, i.e. about 0.02 to 0.6 in [0, 1] pixel units);
+    a small h at the start keeps the finite difference meaningful while the loss surface is still rough.
+    """
+    h_final = check_nonnegative("h_final", h_final)
+    h_start = check_nonnegative("h_start", h_start)
+    warmup = check_nonnegative("warmup", warmup)
+    ramp = 1.0 if warmup == 0 else min(1.0, max(0.0, progress) / warmup)
+    return h_start + (h_final - h_start) * ramp
+
+
+# ----------------------------------------------------------------------------------------------------------
+# RegNet (Volpato 2019)
+# ----------------------------------------------------------------------------------------------------------
+
+REGNET_KINDS = ("cov", "simplified")
+
+
+def _class_stats(z: torch.Tensor, y: torch.Tensor, num_classes: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Per-class counts (C,), means (C, d) and each sample centred on its own class mean (B, d).
+
+    Scatter-adds (``index_add``) instead of a loop over classes: the cost is O(B d), not O(C B d), and classes
+    absent from the batch simply get a count of 0.
+    """
+    ones = torch.ones(len(y), dtype=z.dtype, device=z.device)
+    counts = torch.zeros(num_classes, dtype=z.dtype, device=z.device).index_add(0, y, ones)
+    sums = torch.zeros(num_classes, z.shape[1], dtype=z.dtype, device=z.device).index_add(0, y, z)
+    means = sums / counts.clamp_min(1.0).unsqueeze(1)
+    return counts, means, z - means[y]
+
+
+def kurtosis(
+    z: torch.Tensor, y: torch.Tensor | None = None, *, num_classes: int | None = None, eps: float = 1e-12
+) -> torch.Tensor:
+    """Pearson kurtosis ``E[(z - m)^4] / E[(z - m)^2]^2`` per dimension (Volpato 2019, eq. 2.5), per class.
+
+    A normal distribution has kurtosis 3 in every dimension; heavy tails give more, flat tops and two-spike
+    shapes less (the minimum, 1, is a symmetric two-point distribution). Moments are the plain (biased) sample
+    moments, computed in float64 and differentiable.
+
+    - ``z``: (B, d) samples; ``y``: optional (B,) int64 labels in [0, num_classes).
+    - Returns (d,) without labels, else (C, d) with ``C = num_classes`` (default ``d``); rows of classes with
+      fewer than 2 samples are NaN (their kurtosis is undefined). ``eps`` guards constant dimensions.
+    """
+    z64 = z.double()
+    if y is None:
+        zc = z64 - z64.mean(0, keepdim=True)
+        return zc.pow(4).mean(0) / (zc.pow(2).mean(0).pow(2) + eps)
+    c = num_classes if num_classes is not None else z.shape[1]
+    counts, _, zc = _class_stats(z64, y, c)
+    n = counts.clamp_min(1.0).unsqueeze(1)
+    m2 = torch.zeros(c, z.shape[1], dtype=z64.dtype, device=z.device).index_add(0, y, zc.pow(2)) / n
+    m4 = torch.zeros(c, z.shape[1], dtype=z64.dtype, device=z.device).index_add(0, y, zc.pow(4)) / n
+    k = m4 / (m2.pow(2) + eps)
+    return torch.where((counts >= 2).unsqueeze(1), k, torch.full_like(k, float("nan")))
+
+
+def regnet_loss(
+    z: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    mu_t: float,
+    sigma_t: float = 1.0,
+    kind: str = "cov",
+    kurtosis_weight: float = 0.0,
+    jitter: float = 1e-3,
+    min_kurtosis_count: int = 4,
+) -> torch.Tensor:
+    """The RegNet latent-space loss (Testa et al. 2019; multi-class study of Volpato 2019, eqs. 2.1-2.7).
+
+    The encoder maps each input to ``z`` in R^d, d = number of classes; the target for class c is the Gaussian
+    N(mu_t e_c, sigma_t^2 I), and the decision rule is the nearest target mean, i.e. ``z.argmax(1)``. For every
+    class present in the batch the loss fits a Gaussian N(mu_O, Sigma_O) to that class's outputs and adds its
+    KL divergence to the target, ``1/2 [log|Sigma_T|/|Sigma_O| - d + tr(Sigma_T^-1 Sigma_O)
+    + (mu_T - mu_O)^T Sigma_T^-1 (mu_T - mu_O)]``; the per-class terms are summed (eq. 2.2).
+
+    - ``kind="cov"``: the full sample covariance (eq. 2.1). ``kind="simplified"``: only its diagonal
+      (eq. 2.3), i.e. the KL of the product of the per-dimension Gaussians.
+    - ``kurtosis_weight`` F_k adds ``F_k * mean_i |K_ci - 3|`` for every class c, with K_ci the kurtosis of
+      dimension i of class c (:func:`kurtosis`). The thesis writes the signed ``F_k (K - 3)`` (eqs. 2.6/2.7);
+      its minimum is not Gaussianity but a two-spike distribution (kurtosis 1), so we use the absolute value,
+      whose minimum, 0, is reached exactly when every dimension has the normal kurtosis 3. Classes with fewer
+      than ``min_kurtosis_count`` samples in the batch skip this term (a kurtosis from 2-3 samples is noise).
+
+    Numerics (the thesis lost training to NaN above 62 classes): everything is computed in float64; the
+    covariance is the unbiased sample covariance plus ``jitter * sigma_t^2 * I``, so it is positive definite
+    even when a class has fewer samples than dimensions, and its log-determinant comes from a Cholesky factor
+    (a sum of logs, never a determinant that underflows). The result is then the exact KL of that regularised
+    Gaussian, >= 0, finite, with finite gradients. Classes with fewer than 2 samples in the batch (no
+    covariance) contribute nothing; a batch without any such class returns 0 (still attached to ``z``).
+
+    - ``z``: (B, d) latent outputs (any float dtype); ``y``: (B,) int64 labels in [0, d).
+    - ``mu_t`` >= 0 target mean, ``sigma_t`` > 0 target standard deviation, in latent units.
+    Returns a scalar of ``z``'s dtype.
+    """
+    check_choice("kind", kind, REGNET_KINDS)
+    mu_t = check_nonnegative("mu_t", mu_t)
+    sigma_t = check_positive("sigma_t", sigma_t)
+    kurtosis_weight = check_nonnegative("kurtosis_weight", kurtosis_weight)
+    jitter = check_nonnegative("jitter", jitter)
+    if z.dim() != 2 or y.shape != z.shape[:1]:
+        raise ValueError(f"z must be (B, d) and y (B,) (got z {tuple(z.shape)}, y {tuple(y.shape)})")
+    d = z.shape[1]
+    if len(y) and (int(y.min()) < 0 or int(y.max()) >= d):
+        raise ValueError(f"y must hold labels in [0, {d}) for a {d}-dimensional latent space")
+    z64 = z.double()
+    counts, means, zc = _class_stats(z64, y, d)
+    present = counts >= 2
+    if not bool(present.any()):
+        return z.sum() * 0.0
+    var_t = sigma_t**2
+    target = mu_t * torch.eye(d, dtype=z64.dtype, device=z.device)
+    mean_term = (target - means).pow(2).sum(1) / var_t  # (C,)
+    n1 = (counts - 1).clamp_min(1.0)
+    if kind == "cov":
+        outer = zc.unsqueeze(2) * zc.unsqueeze(1)  # (B, d, d)
+        cov = torch.zeros(d, d, d, dtype=z64.dtype, device=z.device).index_add(0, y, outer) / n1.view(-1, 1, 1)
+        cov = cov[present] + jitter * var_t * torch.eye(d, dtype=z64.dtype, device=z.device)
+        chol = torch.linalg.cholesky(cov)
+        logdet = 2.0 * torch.log(torch.diagonal(chol, dim1=-2, dim2=-1)).sum(-1)
+        trace = torch.diagonal(cov, dim1=-2, dim2=-1).sum(-1)
+    else:
+        var = torch.zeros(d, d, dtype=z64.dtype, device=z.device).index_add(0, y, zc.pow(2)) / n1.unsqueeze(1)
+        var = var[present] + jitter * var_t
+        logdet = torch.log(var).sum(-1)
+        trace = var.sum(-1)
+    kl = 0.5 * (d * math.log(var_t) - logdet - d + trace / var_t + mean_term[present])
+    loss = kl.sum()
+    if kurtosis_weight > 0:
+        k = kurtosis(z64, y, num_classes=d)
+        enough = counts >= max(min_kurtosis_count, 2)
+        if bool(enough.any()):
+            loss = loss + kurtosis_weight * (k[enough] - 3.0).abs().mean(1).sum()
+    return loss.to(z.dtype)

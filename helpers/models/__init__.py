@@ -95,6 +95,7 @@ _REGISTRY: dict[str, Callable[[str, int], nn.Module]] = {
     "resnet18": _resnet(18),
     "resnet34": _resnet(34),
     "resnet50": _resnet(50),
+    "shakeshake26": lambda dataset, width: build_encoder("shakeshake26", dataset, 10, width),
 }
 
 
@@ -103,3 +104,28 @@ def build(name: str, dataset: str, width: int = 32) -> nn.Module:
     check_choice("model", name, sorted(_REGISTRY))
     check_choice("dataset", dataset, tuple(MEAN_STD))
     return _REGISTRY[name](dataset, width)
+
+
+# Encoders to a d-dimensional latent code (the RegNet chapter): the latent dimension is the number of classes.
+ENCODERS = ("resnet18", "resnet34", "resnet50", "shakeshake26")
+
+
+def build_encoder(name: str, dataset: str, dim: int, width: int = 64) -> nn.Module:
+    """An encoder from ``dataset``'s images (B, C, H, W) in [0, 1] to a ``dim``-dimensional code (B, dim).
+
+    ``resnet18/34/50``: :class:`~helpers.models.resnet.ResNet` with a ``dim``-unit linear head (``width`` = first
+    stage's channels, 64 in torchvision). ``shakeshake26``: Gastaldi's 26-layer
+    :class:`~helpers.models.shakeshake.ShakeShake` (``width`` = first stage's channels per branch, 96 in his
+    26 2x96d). Unknown names raise ValueError naming ``model``.
+    """
+    check_choice("model", name, ENCODERS)
+    check_choice("dataset", dataset, tuple(MEAN_STD))
+    check_int("dim", dim, low=1)
+    channels, mean, std = CHANNELS_SIZE[dataset][0], *MEAN_STD[dataset]
+    if name == "shakeshake26":
+        from helpers.models.shakeshake import ShakeShake
+
+        return ShakeShake(4, channels, dim, width, mean, std)
+    from helpers.models.resnet import ResNet
+
+    return ResNet(int(name.removeprefix("resnet")), channels, dim, width, mean, std)
