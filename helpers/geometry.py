@@ -482,7 +482,7 @@ def deviation_from_segment(points: torch.Tensor) -> torch.Tensor:
     d = b - a
     length = float(d.norm())
     if length == 0:
-        return torch.zeros(len(p), dtype=torch.float64)
+        return torch.zeros(len(p), dtype=torch.float64, device=p.device)
     s = ((p - a) @ d / length**2).clamp(0, 1)
     return (p - a - s[:, None] * d).norm(dim=1) / length
 
@@ -556,11 +556,11 @@ def resample_path(points: torch.Tensor, n: int = 100) -> torch.Tensor:
     n = check_int("n", n, low=2)
     flat = points.flatten(1).double()
     seg = (flat[1:] - flat[:-1]).norm(dim=1)
-    cum = torch.cat([torch.zeros(1, dtype=flat.dtype), seg.cumsum(0)])
+    cum = torch.cat([seg.new_zeros(1), seg.cumsum(0)])  # on the path's device (CUDA too)
     total = float(cum[-1])
     if total == 0:
         return points[:1].expand(n, *points.shape[1:]).clone()
-    want = torch.linspace(0, total, n, dtype=flat.dtype)
+    want = torch.linspace(0, total, n, dtype=flat.dtype, device=flat.device)
     j = torch.searchsorted(cum, want, right=True).clamp(1, len(flat) - 1)
     w = ((want - cum[j - 1]) / seg[j - 1].clamp_min(_TINY)).clamp(0, 1)
     out = flat[j - 1] + w[:, None] * (flat[j] - flat[j - 1])

@@ -3,6 +3,8 @@
     python -m helpers.pipeline list
     python -m helpers.pipeline run 00_primer --profile ci [-p eps 0.2] [--timeout 900]
     python -m helpers.pipeline run --all --profile ci
+    python -m helpers.pipeline script 04_regnet --profile full   # no Jupyter: a plain Python run
+
 
 Each notebook ``notebooks/<name>.py`` is executed with ``profile=<profile>`` and the parameters of
 ``params/<profile>/<name>.yaml`` (if present), then any ``-p`` overrides, into ``book/chapters/<name>.ipynb``,
@@ -10,6 +12,11 @@ the file ``_toc.yml`` points at. The kernel's working directory is the project r
 tagged ``hide-cell`` so the rendered page shows them collapsed. The executed notebook is moved into place only
 on success; a failed run is kept at ``_build/failed/<name>.ipynb`` and the command exits non-zero. Each notebook
 has a wall-clock limit (``--timeout`` seconds, default 1800).
+
+``script`` runs a chapter as a plain Python program instead (for a GPU server without Jupyter): the same
+parameters are assigned right after the ``parameters`` cell, figures are saved under ``results/figures`` and
+the claims land in ``results/<name>.json``; nothing is written to the book. Any notebook under ``notebooks/``
+can be run this way, also one not yet in ``_toc.yml``.
 """
 
 from __future__ import annotations
@@ -165,6 +172,40 @@ def execute(
     return out
 
 
+def script_source(source: Path, params: dict[str, Any]) -> str:
+    """The notebook's py:percent source with ``params`` assigned right after its ``parameters`` cell."""
+    lines = source.read_text(encoding="utf-8").splitlines()
+    start = next((i for i, line in enumerate(lines) if line.startswith("# %%") and '"parameters"' in line), None)
+    if start is None:
+        raise ValueError(f"{source.name} has no cell tagged parameters")
+    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("# %%")), len(lines))
+    injected = ["# injected parameters"] + [f"{key} = {value!r}" for key, value in params.items()]
+    return "\n".join(lines[:end] + injected + lines[end:]) + "\n"
+
+
+def run_script(
+    name: str, profile: str, *, overrides: list[tuple[str, str]] | None = None, root: Path | None = None
+) -> None:
+    """Run ``notebooks/<name>.py`` as a plain Python program with the profile's parameters (no Jupyter)."""
+    root = root or project_root(Path(__file__).parent)
+    check_choice("profile", profile, PROFILES)
+    source = root / "notebooks" / f"{name}.py"
+    if not source.exists():
+        raise FileNotFoundError(f"no notebook source {source}")
+    params = parameters_for(root, name, profile, overrides or [])
+    code = compile(script_source(source, params), str(source), "exec")
+    os.environ.setdefault("MPLBACKEND", "Agg")  # no display: figures are only saved
+    print(f"[pipeline] script {name} profile={profile} params={params}", flush=True)
+    t0 = time.perf_counter()
+    cwd = Path.cwd()
+    os.chdir(root)
+    try:
+        exec(code, {"__name__": "__main__", "__file__": str(source)})
+    finally:
+        os.chdir(cwd)
+    print(f"[pipeline] script {name} done in {time.perf_counter() - t0:.0f} s", flush=True)
+
+
 def _copy_replace(src: Path, dest: Path) -> None:
     """Copy next to ``dest`` then rename: the executed notebook appears whole or not at all."""
     tmp = dest.with_name(f".{dest.name}.tmp")
@@ -191,11 +232,20 @@ def main(argv: list[str] | None = None) -> int:
         default=float(os.environ.get("CHAPTER_TIMEOUT", 1800)),
         help="seconds per notebook",
     )
+    script = sub.add_parser("script", help="run one notebook as a plain Python program (no Jupyter)")
+    script.add_argument("name", help="notebook name, e.g. 04_regnet (any notebooks/<name>.py)")
+    script.add_argument("--profile", default=os.environ.get("PROFILE", "quick"), choices=PROFILES)
+    script.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"))
     args = parser.parse_args(argv)
     root = project_root(Path(__file__).parent)
     names = notebook_names(root)
     if args.cmd == "list":
         print("\n".join(names))
+        return 0
+    if args.cmd == "script":
+        available = sorted(p.stem for p in (root / "notebooks").glob("*.py"))
+        check_choice("notebook", args.name, available)
+        run_script(args.name, args.profile, overrides=[tuple(p) for p in args.parameter], root=root)
         return 0
     todo = names if args.all else args.names
     if not todo:

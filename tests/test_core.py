@@ -123,3 +123,25 @@ def test_environment_yml_agrees_with_pyproject():
     py = next(d for d in env["dependencies"] if isinstance(d, str) and d.startswith("python"))
     assert py.replace(" ", "") == "python=3.11"
     assert "-e ." in pip
+
+
+def test_pipeline_script_runs_a_notebook_with_injected_parameters(tmp_path):
+    from helpers import pipeline
+
+    (tmp_path / "notebooks").mkdir()
+    (tmp_path / "params" / "ci").mkdir(parents=True)
+    source = (
+        "# %% [markdown]\n# A page.\n\n"
+        '# %% tags=["parameters"]\nprofile = "quick"\nsteps = 2  # count\n\n'
+        "# %%\nimport pathlib\n"
+        "pathlib.Path('out.txt').write_text(f'{profile} {steps} {scale}')\n"
+    )
+    (tmp_path / "notebooks" / "99_toy.py").write_text(source)
+    (tmp_path / "params" / "ci" / "99_toy.yaml").write_text("steps: 7\n")
+    text = pipeline.script_source(tmp_path / "notebooks" / "99_toy.py", {"profile": "ci", "steps": 7})
+    assert text.index("steps = 2") < text.index("steps = 7") < text.index("import pathlib")
+    pipeline.run_script("99_toy", "ci", overrides=[("scale", "0.5")], root=tmp_path)
+    assert (tmp_path / "out.txt").read_text() == "ci 7 0.5"  # profile yaml, then -p overrides, cwd = root
+    (tmp_path / "notebooks" / "98_bad.py").write_text("# %%\nx = 1\n")
+    with pytest.raises(ValueError, match="parameters"):
+        pipeline.script_source(tmp_path / "notebooks" / "98_bad.py", {})
