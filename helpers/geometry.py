@@ -571,7 +571,8 @@ def path_pca(points: torch.Tensor, n_components: int = 10, resample: int = 200) 
     """Principal components of a path, densified to ``resample`` points evenly spaced by arc length.
 
     Returns ``{"ratio": explained-variance ratios (k,), "coords": (resample, k) projections, "vertices":
-    (n, k) the vertices' projections}``, k = min(n_components, resample). A straight path has ratio[0] = 1.
+    (n, k) the vertices' projections}`` on the CPU, k = min(n_components, resample). A straight path has
+    ratio[0] = 1.
     """
     dense = resample_path(points, resample).flatten(1).double()
     mean = dense.mean(0)
@@ -580,10 +581,10 @@ def path_pca(points: torch.Tensor, n_components: int = 10, resample: int = 200) 
     k = min(n_components, len(sv))
     var = sv**2
     ratio = var[:k] / var.sum().clamp_min(_TINY)
-    return {
-        "ratio": ratio.float(),
-        "coords": (centred @ vt[:k].T).float(),
-        "vertices": ((points.flatten(1).double() - mean) @ vt[:k].T).float(),
+    return {  # on the CPU: these are for tables and plots
+        "ratio": ratio.float().cpu(),
+        "coords": (centred @ vt[:k].T).float().cpu(),
+        "vertices": ((points.flatten(1).double() - mean) @ vt[:k].T).float().cpu(),
     }
 
 

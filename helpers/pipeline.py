@@ -179,8 +179,12 @@ def script_source(source: Path, params: dict[str, Any]) -> str:
     if start is None:
         raise ValueError(f"{source.name} has no cell tagged parameters")
     end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("# %%")), len(lines))
-    injected = ["# injected parameters"] + [f"{key} = {value!r}" for key, value in params.items()]
-    return "\n".join(lines[:end] + injected + lines[end:]) + "\n"
+    # One line, in place of the blank line that closes the cell when there is one, so that tracebacks keep
+    # the source file's line numbers.
+    injected = "; ".join(f"{key} = {value!r}" for key, value in params.items()) or "pass"
+    if end > start + 1 and not lines[end - 1].strip():
+        return "\n".join(lines[: end - 1] + [injected] + lines[end:]) + "\n"
+    return "\n".join(lines[:end] + [injected] + lines[end:]) + "\n"
 
 
 def run_script(

@@ -140,6 +140,7 @@ def test_pipeline_script_runs_a_notebook_with_injected_parameters(tmp_path):
     (tmp_path / "params" / "ci" / "99_toy.yaml").write_text("steps: 7\n")
     text = pipeline.script_source(tmp_path / "notebooks" / "99_toy.py", {"profile": "ci", "steps": 7})
     assert text.index("steps = 2") < text.index("steps = 7") < text.index("import pathlib")
+    assert text.splitlines().index("import pathlib") == source.splitlines().index("import pathlib")  # line numbers kept
     pipeline.run_script("99_toy", "ci", overrides=[("scale", "0.5")], root=tmp_path)
     assert (tmp_path / "out.txt").read_text() == "ci 7 0.5"  # profile yaml, then -p overrides, cwd = root
     (tmp_path / "notebooks" / "98_bad.py").write_text("# %%\nx = 1\n")
