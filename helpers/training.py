@@ -142,11 +142,13 @@ class MixedAdversary(Adversary):
     ``mode="random"`` (MAT-Rand) draws one attack per batch with probabilities ``weights``;
     ``mode="max"`` (MAT-Max) runs them all and keeps, per sample, the one with the highest loss.
     ``counts`` records how many batches each attack was used for (MAT-Max: how many samples).
+    An attack given as ``None`` stands for the natural batch: drawn in random mode, the batch is trained on
+    unattacked (and not counted as adversarial); in max mode the clean input is one of the candidates.
     """
 
     def __init__(
         self,
-        attacks: Mapping[str, AttackFn],
+        attacks: Mapping[str, AttackFn | None],
         weights: Sequence[float] | None = None,
         fraction: float = 1.0,
         *,
@@ -175,7 +177,9 @@ class MixedAdversary(Adversary):
             return self.attacks[name]
 
         def worst(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-            candidates = [self.attacks[n](model, x, y) for n in names]
+            candidates = [
+                x.detach().clone() if self.attacks[n] is None else self.attacks[n](model, x, y) for n in names
+            ]
             with torch.no_grad():
                 losses = torch.stack([F.cross_entropy(model(c), y, reduction="none") for c in candidates])
             best = losses.argmax(0)
@@ -309,6 +313,9 @@ def fit(
     - With ``val``, each epoch records ``val_acc`` and ``val_loss``, and with ``val_attack`` also
       ``val_robust_acc``. ``select`` names a history key to maximise: the best epoch's weights are kept in the
       checkpoint under ``"best"`` (load them with :func:`load_best`). Selection uses ``val``, never the test set.
+    - ``on_epoch_end(epoch, row)`` runs after selection and before the checkpoint is written: entries it adds
+      to ``row`` (say a test-set curve for a figure) are kept in the history and the checkpoint, and can never
+      influence which epoch is selected.
     - ``checkpoint``: written atomically after every epoch; an existing one is resumed (same batches, same
       RNG), and a finished one makes ``fit`` return its history without training.
 

@@ -89,6 +89,23 @@ def _resnet(depth: int) -> Callable[[str, int], nn.Module]:
     return make
 
 
+def _cifar_net(kind: str) -> Callable[[str, int], nn.Module]:
+    """Document 3's networks (:mod:`helpers.models.cifar_nets`) for ``dataset``'s channels and statistics."""
+
+    def make(dataset: str, width: int) -> nn.Module:
+        from helpers.models import cifar_nets
+
+        channels, size = CHANNELS_SIZE[dataset]
+        mean, std = MEAN_STD[dataset]
+        if kind == "basicnet":
+            return cifar_nets.BasicNet(channels, 10, width, size, mean, std)
+        if kind == "vgg11":
+            return cifar_nets.VGG11(channels, 10, width, mean, std)
+        return cifar_nets.ResNet20(channels, 10, width, noisy=kind == "noisenet20", mean=mean, std=std)
+
+    return make
+
+
 # Chapters register their documents' architectures here: name -> (dataset, width) -> module.
 _REGISTRY: dict[str, Callable[[str, int], nn.Module]] = {
     "small_cnn": _small_cnn,
@@ -96,6 +113,10 @@ _REGISTRY: dict[str, Callable[[str, int], nn.Module]] = {
     "resnet34": _resnet(34),
     "resnet50": _resnet(50),
     "shakeshake26": lambda dataset, width: build_encoder("shakeshake26", dataset, 10, width),
+    "basicnet": _cifar_net("basicnet"),
+    "resnet20": _cifar_net("resnet20"),
+    "noisenet20": _cifar_net("noisenet20"),
+    "vgg11": _cifar_net("vgg11"),
 }
 
 
