@@ -243,11 +243,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     root = project_root(Path(__file__).parent)
     names = notebook_names(root)
+    # Any notebooks/<name>.py can run (a chapter is executed before it joins _toc.yml); --all is the toc's list.
+    available = sorted(p.stem for p in (root / "notebooks").glob("*.py"))
     if args.cmd == "list":
         print("\n".join(names))
         return 0
     if args.cmd == "script":
-        available = sorted(p.stem for p in (root / "notebooks").glob("*.py"))
         check_choice("notebook", args.name, available)
         run_script(args.name, args.profile, overrides=[tuple(p) for p in args.parameter], root=root)
         return 0
@@ -255,7 +256,7 @@ def main(argv: list[str] | None = None) -> int:
     if not todo:
         parser.error("name at least one notebook, or pass --all")
     for name in todo:
-        check_choice("notebook", name, names)
+        check_choice("notebook", name, available)
         execute(name, args.profile, overrides=[tuple(p) for p in args.parameter], timeout=args.timeout, root=root)
     return 0
 
