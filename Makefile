@@ -2,6 +2,7 @@
 #   make book                          set up, execute every chapter (PROFILE=quick|ci|full), build _build/html
 #   make test                          set up, lint, unit tests, every chapter at the ci profile, book with -W
 #   make chapter NB=00_primer PROFILE=full
+#   make student                       regenerate the student notebooks student/*.ipynb from notebooks/*.py
 # Everything lives in .venv; the only prerequisite is python3 (>= 3.10).
 
 PYTHON  ?= python3
@@ -12,7 +13,7 @@ NB      ?= 00_primer
 CHAPTER_TIMEOUT ?= 1800
 export CHAPTER_TIMEOUT
 
-.PHONY: setup chapters chapter book test unit lint format benchmark clean
+.PHONY: setup chapters chapter book student test unit lint format benchmark clean
 
 setup: $(VENV)/.ready
 
@@ -28,6 +29,9 @@ chapters: setup
 
 chapter: setup
 	$(BIN)/python -m helpers.pipeline run $(NB) --profile $(PROFILE)
+
+student: setup
+	$(BIN)/python -m helpers.pipeline student
 
 book: chapters
 	$(BIN)/jupyter-book build . -W --keep-going

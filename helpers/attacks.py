@@ -11,6 +11,10 @@ Threat model: an attacker who knows the model (gradients) perturbs each input ``
   onto the eps-ball around ``x`` and onto [0, 1]; optional random start, uniform in the ball.
 - EOT, Athalye, Carlini & Wagner (2018), "Obfuscated gradients give a false sense of security": for
   randomized models, each step uses the gradient averaged over ``eot_samples`` forward/backward passes.
+- NES, Ilyas et al. (2018), "Black-box adversarial attacks with limited queries and information": a
+  query-limited (black-box) l-inf PGD whose gradients are antithetic finite-difference estimates of
+  ``P(y|x)`` along Gaussian directions (:func:`nes_gradient`, :func:`nes_pgd`); it only calls the model
+  forward, under ``no_grad``.
 
 Inputs are images in [0, 1] by default. Data in physical units (the photo-z chapter's calibrated fluxes, which
 may be negative) pass ``clip=None``: the attack then bounds only the perturbation, not the values.
@@ -267,3 +271,78 @@ def make_attack(
         generator=generator,
         clip=clip,
     )
+
+
+def nes_gradient(
+    model: Model,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    sigma: float = 0.001,
+    n_samples: int = 100,
+    generator: torch.Generator | None = None,
+    chunk: int = 8192,
+) -> torch.Tensor:
+    """NES estimate of the gradient of ``P(y|x)`` (softmax probability of class ``y``) per sample.
+
+    ``(1 / (2 n sigma)) * sum_i [P(y | x + sigma u_i) - P(y | x - sigma u_i)] u_i`` with ``u_i ~ N(0, I)`` and
+    ``n = n_samples / 2`` antithetic pairs, so each estimate costs ``n_samples`` queries per image (Ilyas et
+    al. 2018). ``x``: (B, ...); returns a detached (B, ...) tensor. The queries are not clipped to [0, 1]
+    (``sigma`` is far below a pixel level). Directions come from ``generator`` on the CPU; the model is
+    queried forward only, in batches of at most ``chunk`` images, in whatever mode the caller set.
+    """
+    sigma = check_nonnegative("sigma", sigma)
+    n_samples = check_int("n_samples", n_samples, low=2)
+    if n_samples % 2 or sigma == 0:
+        raise ValueError(f"n_samples must be an even integer >= 2 and sigma > 0 (got {n_samples}, {sigma})")
+    n = n_samples // 2
+    x = x.detach()
+    b = len(x)
+    u = torch.randn((b, n, *x.shape[1:]), generator=generator).to(x.device, x.dtype)
+    queries = torch.cat([x[:, None] + sigma * u, x[:, None] - sigma * u], 1).flatten(0, 1)  # (B * 2n, ...)
+    labels = y.repeat_interleave(2 * n)
+    probs = []
+    with torch.no_grad():
+        for i in range(0, len(queries), chunk):
+            out = model(queries[i : i + chunk]).float().softmax(-1)
+            probs.append(out.gather(1, labels[i : i + chunk, None]).squeeze(1))
+    p = torch.cat(probs).view(b, 2, n)  # [:, 0] the + queries, [:, 1] the - queries
+    diff = (p[:, 0] - p[:, 1]).view(b, n, *([1] * (x.dim() - 1)))
+    return ((diff * u).sum(1) / (2 * n * sigma)).detach()
+
+
+def nes_pgd(
+    model: Model,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    eps: float,
+    alpha: float,
+    queries: int,
+    *,
+    n_samples: int = 100,
+    sigma: float = 0.001,
+    generator: torch.Generator | None = None,
+    clip: Clip = (0.0, 1.0),
+    chunk: int = 8192,
+) -> torch.Tensor:
+    """Query-limited black-box l-inf PGD with NES gradients (Ilyas et al. 2018; the document's Sec. 4).
+
+    Threat model: the attacker sees only the predicted probabilities, ``queries`` model evaluations per image.
+    It runs ``queries // n_samples`` iterations; each estimates the gradient of each image's own ``P(y|x)``
+    with :func:`nes_gradient` (``n_samples`` queries) and steps ``x <- x - alpha * sign(g)`` (lowering the
+    true class's probability), then projects onto the ``eps``-ball around ``x`` and onto ``clip``.
+    ``x``: (B, C, H, W) in [0, 1]; returns a detached tensor within ``eps`` of ``x``; ``x`` is not modified.
+    Fewer than ``n_samples`` queries leaves ``x`` unchanged (no iteration can be afforded).
+    """
+    eps = _check(eps, "linf")
+    alpha = check_nonnegative("alpha", alpha)
+    queries = check_int("queries", queries, low=0)
+    x0 = x.detach()
+    x_adv = x0.clone()
+    if eps == 0:
+        return x_adv
+    for _ in range(queries // check_int("n_samples", n_samples, low=2)):
+        g = nes_gradient(model, x_adv, y, sigma=sigma, n_samples=n_samples, generator=generator, chunk=chunk)
+        x_adv = x_adv - alpha * g.sign()
+        x_adv = _clip(x0 + project(x_adv - x0, eps, "linf"), clip)
+    return x_adv.detach()

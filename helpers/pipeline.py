@@ -13,6 +13,14 @@ tagged ``hide-cell`` so the rendered page shows them collapsed. The executed not
 on success; a failed run is kept at ``_build/failed/<name>.ipynb`` and the command exits non-zero. Each notebook
 has a wall-clock limit (``--timeout`` seconds, default 1800).
 
+After a chapter's successful run the pipeline records its measured wall time (from the ``results/<name>.json``
+the run wrote) in ``book/timings.json``, one entry per chapter, profile and device, which the "Run it yourself"
+page shows. Chapters with exercises get a "Teaching edition" note under their banner (the student notebook,
+Colab, Binder); ``student`` writes the student notebooks ``student/<name>.ipynb`` (see ``helpers.student``)::
+
+    python -m helpers.pipeline student            # every chapter of _toc.yml that has exercises
+    python -m helpers.pipeline student --check    # exit 1 if a committed student notebook is out of date
+
 ``script`` runs a chapter as a plain Python program instead (for a GPU server without Jupyter): the same
 parameters are assigned right after the ``parameters`` cell, figures are saved under ``results/figures`` and
 the claims land in ``results/<name>.json``; nothing is written to the book. Any notebook under ``notebooks/``
@@ -22,6 +30,7 @@ can be run this way, also one not yet in ``_toc.yml``.
 from __future__ import annotations
 
 import argparse
+import datetime as _dt
 import os
 import shutil
 import signal
@@ -150,6 +159,8 @@ def execute(
         ]
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         print(f"[pipeline] {name} profile={profile} params={params}", flush=True)
+        started = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+        epoch0 = time.time()
         t0 = time.perf_counter()
         proc = subprocess.Popen(cmd, cwd=root, env=env, start_new_session=True)
         try:
@@ -167,9 +178,118 @@ def execute(
             why = f"timed out after {timeout:.0f} s" if rc is None else f"failed (exit {rc})"
             raise RuntimeError(f"{name} {why} after {seconds:.0f} s; the partial notebook is at {failed}")
         tidy(exe_nb)
+        add_teaching_cell(exe_nb, root, name)
         _copy_replace(exe_nb, out)  # the temp dir may be on another file system than the book
         print(f"[pipeline] {name} done in {seconds:.0f} s -> {out.relative_to(root)}", flush=True)
+    record_timing(root, name, started=started, trained=checkpoints_written_since(name, epoch0))
     return out
+
+
+def add_teaching_cell(path: Path, root: Path, name: str) -> None:
+    """Put the "Teaching edition" note (student notebook download, Colab, Binder) under a chapter's banner.
+
+    Only chapters with exercises get it; it goes right after the first markdown cell (title and banner).
+    """
+    import nbformat
+
+    from helpers import student
+
+    nb = nbformat.read(path, as_version=4)
+    n_ex = len(student.exercises(nb))
+    if not n_ex:
+        return
+    first = next((i for i, c in enumerate(nb.cells) if c.cell_type == "markdown"), None)
+    if first is None:
+        return
+    cell = nbformat.v4.new_markdown_cell(
+        student.teaching_cell_source(root, name, n_ex), metadata={"tags": [student.TEACHING_CELL_TAG]}
+    )
+    nb.cells.insert(first + 1, cell)
+    nbformat.write(nb, path)
+
+
+def timings_path(root: Path) -> Path:
+    """The committed record of measured wall times: ``book/timings.json``."""
+    return root / "book" / "timings.json"
+
+
+def _cpu_model() -> str:
+    """The CPU's model name (Linux /proc/cpuinfo, else the platform's processor string)."""
+    import platform
+
+    try:
+        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
+            if line.lower().startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def checkpoints_written_since(name: str, since: float) -> int:
+    """How many checkpoints of chapter ``name`` were written (trained) since the epoch time ``since``."""
+    from helpers.data import cache_dir
+
+    folder = cache_dir() / "checkpoints"
+    if not folder.is_dir():
+        return 0
+    return sum(1 for f in folder.glob(f"{name}*") if f.is_file() and f.stat().st_mtime >= since)
+
+
+def record_timing(root: Path, name: str, *, started: str, trained: int | None = None) -> dict[str, Any] | None:
+    """Add the wall time of the run of ``name`` that just finished to ``book/timings.json``.
+
+    Read from ``results/<name>.json`` when that file was written by this run (its ``started`` stamp is not
+    older than ``started``); pages without a results file (the scorecard) record nothing. One entry is kept per
+    chapter, profile, device type, device name and ``models`` (the latest): ``"cached"`` when the run trained
+    nothing (``trained == 0``: every checkpoint came from HELPERS_CACHE, so the time leaves training out),
+    else ``"trained"``. The update holds a lock and replaces the file atomically, so concurrent pipeline runs
+    never lose each other's entries.
+    """
+    import fcntl
+    import json
+
+    from helpers.io import write_json
+    from helpers.results import results_dir
+
+    res_file = results_dir() / f"{name}.json"
+    if not res_file.exists():
+        return None
+    res = json.loads(res_file.read_text(encoding="utf-8"))
+    if res.get("chapter") != name or str(res.get("started", "")) < started:
+        return None
+    meta = res.get("metadata", {})
+    device_type = str(res.get("device", "cpu")).split(":")[0]
+    entry = {
+        "chapter": name,
+        "title": res.get("title", name),
+        "profile": res["profile"],
+        "device_type": device_type,
+        "device_name": meta.get("device_name", "") if device_type != "cpu" else _cpu_model(),
+        "threads": meta.get("torch_threads"),
+        "models": "cached" if trained == 0 else "trained",
+        "wall_time_s": round(float(res["wall_time_s"]), 1),
+        "date": str(res.get("started", ""))[:10],
+        "git_revision": meta.get("git_revision"),
+    }
+    path = timings_path(root)
+    lock = root / "_build" / "timings.lock"
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock, "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        data = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {"runs": []}
+        key = ("chapter", "profile", "device_type", "device_name", "models")
+        runs = [r for r in data.get("runs", []) if any(r.get(k, "trained") != entry[k] for k in key)] + [entry]
+        runs.sort(key=lambda r: tuple(str(r.get(k, "")) for k in key))
+        write_json(path, {"about": TIMINGS_ABOUT, "runs": runs})
+    return entry
+
+
+TIMINGS_ABOUT = (
+    "Measured wall times of chapter runs, written by `python -m helpers.pipeline run` from results/<chapter>.json "
+    "(one entry per chapter, profile, device type, device name and models trained or cached: the latest). "
+    "Do not edit by hand."
+)
 
 
 def script_source(source: Path, params: dict[str, Any]) -> str:
@@ -200,6 +320,8 @@ def run_script(
     code = compile(script_source(source, params), str(source), "exec")
     os.environ.setdefault("MPLBACKEND", "Agg")  # no display: figures are only saved
     print(f"[pipeline] script {name} profile={profile} params={params}", flush=True)
+    started = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    epoch0 = time.time()
     t0 = time.perf_counter()
     cwd = Path.cwd()
     os.chdir(root)
@@ -208,6 +330,10 @@ def run_script(
     finally:
         os.chdir(cwd)
     print(f"[pipeline] script {name} done in {time.perf_counter() - t0:.0f} s", flush=True)
+    trained = checkpoints_written_since(name, epoch0)
+    record_timing(
+        root, name, started=started, trained=trained
+    )  # GPU servers run chapters this way: keep their times too
 
 
 def _copy_replace(src: Path, dest: Path) -> None:
@@ -236,6 +362,9 @@ def main(argv: list[str] | None = None) -> int:
         default=float(os.environ.get("CHAPTER_TIMEOUT", 1800)),
         help="seconds per notebook",
     )
+    stud = sub.add_parser("student", help="write the student notebooks student/<name>.ipynb")
+    stud.add_argument("names", nargs="*", help="chapters (default: every chapter in _toc.yml with exercises)")
+    stud.add_argument("--check", action="store_true", help="write nothing; exit 1 if any is out of date")
     script = sub.add_parser("script", help="run one notebook as a plain Python program (no Jupyter)")
     script.add_argument("name", help="notebook name, e.g. 04_regnet (any notebooks/<name>.py)")
     script.add_argument("--profile", default=os.environ.get("PROFILE", "quick"), choices=PROFILES)
@@ -247,6 +376,20 @@ def main(argv: list[str] | None = None) -> int:
     available = sorted(p.stem for p in (root / "notebooks").glob("*.py"))
     if args.cmd == "list":
         print("\n".join(names))
+        return 0
+    if args.cmd == "student":
+        from helpers import student
+
+        todo = args.names or [n for n in names if student.has_exercises(root, n)]
+        for name in todo:
+            check_choice("notebook", name, names)
+        if args.check:
+            stale = student.stale_students(todo, root)
+            for name in stale:
+                print(f"[pipeline] {student.student_relpath(name)} is out of date: run `make student`")
+            return 1 if stale else 0
+        for name in todo:
+            print(f"[pipeline] wrote {student.write_student(name, root).relative_to(root)}", flush=True)
         return 0
     if args.cmd == "script":
         check_choice("notebook", args.name, available)

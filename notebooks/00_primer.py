@@ -338,3 +338,181 @@ run.claim(
     holds=monotone and float(pgd_acc[max(eps_list)]) < 0.10,
 )
 run.finish()
+
+# %% [markdown]
+# ## Exercises
+#
+# The exercises reuse this chapter's trained `model` and test digits (`test_data`); each takes seconds on a
+# laptop CPU at the quick profile. A coding exercise gives a function to complete and ends with a self-check
+# cell, which raises an `AssertionError` with a hint until your answer agrees with `helpers`. The
+# {term}`threat model`, {term}`ε <perturbation budget>` and {term}`PGD` are defined in the
+# [notation and glossary](../notation.md).
+
+# %% [markdown]
+# ```{exercise} Implement the ℓ2 projection
+# :label: ex-00-l2-projection
+#
+# $\ell_2$ PGD projects every iterate back onto the ball $\{\delta : \|\delta\|_2 \le \varepsilon\}$ around
+# the clean image. Complete `project_l2(delta, eps)` for a batch `delta` of shape (B, C, H, W): each sample
+# is projected on its own, without a Python loop over the batch. Why is this projection a rescaling, what
+# happens to a perturbation already inside the ball, and what must happen to $\delta = 0$?
+# ```
+
+
+# %%
+def project_l2(delta: torch.Tensor, eps: float) -> torch.Tensor:
+    """Project each sample of ``delta`` onto the l2 ball of radius ``eps``."""
+    raise NotImplementedError("complete project_l2")
+
+
+# %% [markdown] tags=["solution"]
+# ```{solution-start} ex-00-l2-projection
+# :class: dropdown
+# ```
+
+# %% [markdown] tags=["solution"]
+# The closest point of a ball centred at 0 to a point outside it lies on the segment from 0 to that point, so
+# the projection keeps the direction and shortens the vector to length $\varepsilon$: multiply by
+# $\min(1, \varepsilon/\|\delta\|_2)$. Inside the ball the factor is 1 and nothing changes. The norm is taken
+# over all pixels of one sample (`flatten(1)`), and a tiny constant keeps $\delta = 0$ at 0 instead of 0/0.
+
+
+# %% tags=["solution"]
+def project_l2(delta: torch.Tensor, eps: float) -> torch.Tensor:
+    """Project each sample of ``delta`` onto the l2 ball of radius ``eps``."""
+    norms = delta.flatten(1).norm(dim=1).view(-1, *([1] * (delta.dim() - 1)))
+    return delta * torch.clamp(eps / (norms + 1e-12), max=1.0)
+
+
+# %% [markdown] tags=["solution"]
+# ```{solution-end}
+# ```
+
+# %% tags=["self-check"]
+from helpers import exercises
+
+exercises.check_l2_projection(project_l2)
+print("project_l2 agrees with helpers.attacks.project")
+
+# %% [markdown]
+# ```{exercise} FGSM from scratch
+# :label: ex-00-fgsm
+#
+# Write the $\ell_\infty$ FGSM yourself: `my_fgsm(model, x, y, eps)` returns
+# $\mathrm{clip}_{[0,1]}(x + \varepsilon\,\mathrm{sign}\,\nabla_x \ell)$, where $\ell$ is the cross-entropy
+# summed over the batch. Take the gradient with `torch.autograd.grad` (not `.backward()`, which would also
+# fill the parameters' `.grad`), and do not modify `x`. Why does summing the loss, rather than averaging it,
+# not change the result?
+# ```
+
+
+# %%
+def my_fgsm(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float) -> torch.Tensor:
+    """l-inf FGSM: one step of size eps along the sign of the input gradient, clipped to [0, 1]."""
+    raise NotImplementedError("complete my_fgsm")
+
+
+# %% [markdown] tags=["solution"]
+# ```{solution-start} ex-00-fgsm
+# :class: dropdown
+# ```
+
+
+# %% tags=["solution"]
+def my_fgsm(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float) -> torch.Tensor:
+    """l-inf FGSM: one step of size eps along the sign of the input gradient, clipped to [0, 1]."""
+    x_req = x.detach().clone().requires_grad_(True)
+    loss = torch.nn.functional.cross_entropy(model(x_req), y, reduction="sum")
+    (grad,) = torch.autograd.grad(loss, x_req)
+    return (x_req.detach() + eps * grad.sign()).clamp(0.0, 1.0)
+
+
+# %% [markdown] tags=["solution"]
+# Each image's loss depends only on that image (the model is in eval mode), so the gradient of the sum with
+# respect to image $i$ is the gradient of image $i$'s own loss; the mean would divide it by the batch size,
+# and the sign ignores positive factors.
+#
+# ```{solution-end}
+# ```
+
+# %% tags=["self-check"]
+x_check, y_check = test_data.float(dev)
+x_check, y_check = x_check[:64], y_check[:64]
+exercises.check_fgsm(my_fgsm, model, x_check, y_check, eps)
+print("my_fgsm agrees with helpers.attacks.fgsm")
+
+# %% [markdown]
+# ```{exercise} When is PGD just FGSM?
+# :label: ex-00-pgd-one-step
+#
+# Find the arguments of `helpers.attacks.pgd` for which it returns exactly FGSM's images, and check it on the
+# 64 digits `x_check`. Then, at $\varepsilon$ = `eps`, compare the accuracy of FGSM with that of PGD with
+# 1, 5 and 20 steps ($\alpha = 2.5\,\varepsilon/k$, no random start). What do the numbers say about how
+# linear the loss is inside the ball?
+# ```
+
+# %% [markdown] tags=["solution"]
+# ```{solution-start} ex-00-pgd-one-step
+# :class: dropdown
+# ```
+
+# %% tags=["solution"]
+one_step = attacks.pgd(model, x_check, y_check, eps, alpha=eps, steps=1, random_start=False)
+print("largest difference from FGSM:", float((one_step - attacks.fgsm(model, x_check, y_check, eps)).abs().max()))
+with attacks.eval_mode(model), torch.no_grad():
+    print(f"FGSM: {(model(attacks.fgsm(model, x_check, y_check, eps)).argmax(1) == y_check).float().mean():.1%}")
+    for k in (1, 5, 20):
+        adv = attacks.pgd(model, x_check, y_check, eps, alpha=2.5 * eps / k, steps=k)
+        print(f"PGD, {k:2d} steps: {(model(adv).argmax(1) == y_check).float().mean():.1%}")
+
+# %% [markdown] tags=["solution"]
+# One step of size $lpha = arepsilon$ from the clean image (`random_start=False`) is FGSM's step, and the
+# projection onto the ball changes nothing (the difference above is zero up to float rounding). With $k=1$
+# and $lpha = 2.5arepsilon$ the step overshoots and the projection clips it back: FGSM again. More steps
+# lower the accuracy when the loss curves inside the ball, since each step re-reads the gradient where the
+# previous one landed; if the loss were linear in the ball, one step would already reach the worst case and
+# PGD could not beat FGSM. The gap between FGSM and 20-step PGD measures that non-linearity.
+#
+# ```{solution-end}
+# ```
+
+# %% [markdown]
+# ```{exercise} Why does noise barely hurt?
+# :label: ex-00-noise
+#
+# To first order, a perturbation $\delta$ raises the loss by $\nabla_x\ell \cdot \delta$. For
+# $\delta = \varepsilon\,\mathrm{sign}(g)$, $g = \nabla_x\ell$, this is $\varepsilon\|g\|_1$; for a random
+# sign vector it has mean 0 and standard deviation $\varepsilon\|g\|_2$. Compute the ratio
+# $\|g\|_1/\|g\|_2$ for the 64 digits `x_check` with `helpers.attacks.input_gradient` and compare it with
+# $\sqrt d$, $d = 784$. What does this say about the uniform-noise curve of this chapter, and about
+# images with more pixels?
+# ```
+
+# %% [markdown] tags=["solution"]
+# ```{solution-start} ex-00-noise
+# :class: dropdown
+# ```
+
+# %% tags=["solution"]
+with attacks.eval_mode(model):
+    g_check = attacks.input_gradient(model, x_check, y_check).flatten(1)
+ratio = g_check.abs().sum(1) / g_check.norm(dim=1).clamp_min(1e-30)
+print(f"median ||g||_1 / ||g||_2 = {ratio.median():.1f}; sqrt(d) = {784**0.5:.0f}")
+
+# %% [markdown] tags=["solution"]
+# The ratio lies between 1 (all the gradient on one pixel) and $\sqrt d = 28$ (all pixels equal). The
+# adversarial direction raises the loss by that factor more than a typical random sign vector of the same
+# $\ell_\infty$ size, which is why the uniform-noise curve barely moves. When the gradient is spread over
+# many pixels the ratio grows like $\sqrt d$, so the gap between adversarial and random perturbations widens
+# for larger images: the linearity argument of Goodfellow et al. (2015).
+#
+# ```{solution-end}
+# ```
+
+# %% [markdown]
+# ## References
+#
+# ```{bibliography}
+# :filter: docname in docnames
+# :list: bullet
+# ```

@@ -40,7 +40,7 @@ alpha_l2 = 0.21  # l2 PGD step during training (the same step/radius ratio as al
 train_steps = 3  # PGD iterations when crafting training examples
 eval_steps = 5  # PGD iterations of the evaluation attacks (step 2.5 eps / steps, random start)
 eot_samples = 4  # gradient draws averaged per attack step against randomized models (EOT)
-noise_sigma = 0.03  # std of the Gaussian noise injected at prediction, pixel units (the recipe: = eps)
+noise_sigma = 0.03  # std of the Gaussian noise injected at prediction, pixel units (the recipe uses eps itself)
 # BasicNet: Tables 1 and 4, Fig. 1
 basic_width = 6  # first-convolution channels of BasicNet (6 in the course's network, 62,006 parameters)
 basic_epochs = 10  # passes over the training split (the document: 40)

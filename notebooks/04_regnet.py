@@ -870,3 +870,169 @@ run.claim(
     holds=all_finite,
 )
 run.finish()
+
+# %% [markdown]
+# ## Exercises
+#
+# The exercises revisit the losses and the robustness of the thesis reproduced here
+# {cite:p}`volpato2019regnet`, with the FGSM of {cite:t}`goodfellow2015explaining` and the gradient-masking
+# lens of {cite:t}`athalye2018obfuscated`. They reuse this chapter's trained RegNet (`head`,
+# $\mu_T$ = {glue:text}`mu_t`), its cross-entropy
+# twin (`ce10`) and the ten-class test digits (`test10`); each takes seconds on a laptop CPU at the quick
+# profile. Coding exercises end with a self-check cell that raises an `AssertionError` with a hint until
+# your answer agrees with `helpers`.
+
+# %% [markdown]
+# ```{exercise} Per-class kurtosis
+# :label: ex-04-kurtosis
+#
+# Complete `class_kurtosis(z, y, num_classes)`: for latent codes `z` (B, d) and labels `y` (B,), return the
+# Pearson {term}`kurtosis` of every class along every dimension, a (num_classes, d) tensor, using the plain
+# (biased) sample moments around each class's own mean. Avoid a Python loop over samples; a loop over classes
+# is fine. What value do you expect for Gaussian latents, and for a class whose codes sit on two points?
+# ```
+
+
+# %%
+def class_kurtosis(z: torch.Tensor, y: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """Pearson kurtosis E[(z-m)^4] / E[(z-m)^2]^2 per class and dimension, shape (num_classes, d)."""
+    raise NotImplementedError("complete class_kurtosis")
+
+
+# %% [markdown] tags=["solution"]
+# ```{solution-start} ex-04-kurtosis
+# :class: dropdown
+# ```
+
+
+# %% tags=["solution"]
+def class_kurtosis(z: torch.Tensor, y: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """Pearson kurtosis E[(z-m)^4] / E[(z-m)^2]^2 per class and dimension, shape (num_classes, d)."""
+    z = z.double()
+    rows = []
+    for c in range(num_classes):
+        zc = z[y == c] - z[y == c].mean(0, keepdim=True)
+        rows.append(zc.pow(4).mean(0) / zc.pow(2).mean(0).pow(2))
+    return torch.stack(rows)
+
+
+# %% [markdown] tags=["solution"]
+# A Gaussian gives 3 along every dimension; codes on two points $m \pm a$ with equal weights give
+# $a^4 / (a^2)^2 = 1$, the smallest value any distribution can have. Moments are computed in float64: at
+# $\mu_T = 70$ fourth powers of distances grow quickly, and float32 loses digits.
+#
+# ```{solution-end}
+# ```
+
+# %% tags=["self-check"]
+from helpers import exercises
+
+exercises.check_kurtosis(class_kurtosis)
+print("class_kurtosis agrees with helpers.losses.kurtosis")
+
+# %% [markdown]
+# ```{exercise} The margin loss
+# :label: ex-04-margin
+#
+# The chapter's gradient-masking check attacks the Carlini-Wagner margin $\max_{j\ne y} z_j - z_y$. Complete
+# `my_margin_loss(z, y)`, summed over the batch. Then explain why its input gradient cannot vanish when the
+# outputs are large, while the gradient of the cross-entropy of the same outputs can be exactly zero in
+# float32.
+# ```
+
+
+# %%
+def my_margin_loss(z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Carlini-Wagner margin: largest wrong-class output minus true-class output, summed over the batch."""
+    raise NotImplementedError("complete my_margin_loss")
+
+
+# %% [markdown] tags=["solution"]
+# ```{solution-start} ex-04-margin
+# :class: dropdown
+# ```
+
+
+# %% tags=["solution"]
+def my_margin_loss(z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Carlini-Wagner margin: largest wrong-class output minus true-class output, summed over the batch."""
+    true = z.gather(1, y[:, None]).squeeze(1)
+    wrong = z.masked_fill(torch.nn.functional.one_hot(y, z.shape[1]).bool(), float("-inf"))
+    return (wrong.max(1).values - true).sum()
+
+
+# %% [markdown] tags=["solution"]
+# The margin is a difference of two outputs, so its input gradient is the difference of two rows of the
+# encoder's Jacobian, whatever the size of the outputs. The cross-entropy's gradient with respect to the
+# outputs is $p - e_y$, the softmax minus the one-hot label: when the true output exceeds the others by more
+# than about 100 (easy at $\mu_T = 70$), $p$ rounds to exactly $e_y$ in float32 and every gradient is zero.
+#
+# ```{solution-end}
+# ```
+
+# %% tags=["self-check"]
+exercises.check_margin_loss(my_margin_loss)
+print("my_margin_loss agrees with helpers.latent.margin_loss")
+
+# %% [markdown]
+# ```{exercise} How often is the gradient exactly zero?
+# :label: ex-04-zero-gradients
+#
+# For the first 200 test digits of `test10`, compute the input gradient of the cross-entropy of the outputs
+# (`helpers.attacks.input_gradient`, which takes a `loss_fn`) for `head` and for `ce10`, with the models in
+# eval mode. What fraction of the digits get an all-zero gradient, so that FGSM leaves them unchanged?
+# Repeat with the margin loss. How does this explain the FGSM curves of this chapter?
+# ```
+
+# %% [markdown] tags=["solution"]
+# ```{solution-start} ex-04-zero-gradients
+# :class: dropdown
+# ```
+
+# %% tags=["solution"]
+x200, y200 = test10.float(dev)
+x200, y200 = x200[:200], y200[:200]
+for name, net in ((f"RegNet μT={mu_t:g}", head), ("cross-entropy", ce10)):
+    with attacks.eval_mode(net):
+        for loss_name, loss_fn in (("cross-entropy", None), ("margin", latent.margin_loss)):
+            g = attacks.input_gradient(net, x200, y200, loss_fn=loss_fn).flatten(1)
+            print(f"{name:>16}, {loss_name:>13} loss: {(g.abs().amax(1) == 0).float().mean():.0%} zero gradients")
+
+# %% [markdown] tags=["solution"]
+# A digit whose gradient is all zero is not moved by FGSM ($\mathrm{sign}(0) = 0$), so it counts as robust
+# at every radius. At $\mu_T = 70$ the cross-entropy of RegNet's outputs saturates on confidently classified
+# digits, which can round its float32 gradient to exactly zero, while the margin's gradient, a difference of
+# two Jacobian rows, does not vanish. Compare the printed fractions: whatever part of RegNet's FGSM advantage
+# comes from zero-gradient digits is a property of the attack, not of the model, and the chapter's PGD check
+# with the margin loss measures how much of the advantage remains without it.
+#
+# ```{solution-end}
+# ```
+
+# %% [markdown]
+# ```{exercise} Why penalise |K - 3| and not K - 3?
+# :label: ex-04-two-spikes
+#
+# Show that the kurtosis of any distribution with finite fourth moment is at least 1, and find when it equals
+# 1. Use this to explain why a kurtosis term $F_k (K - 3)$ with a sign, added to a loss that is minimised,
+# pushes each class towards two spikes instead of a Gaussian. What does the chapter's $F_k |K-3|$ change?
+# ```
+
+# %% [markdown] tags=["solution"]
+# ```{solution} ex-04-two-spikes
+# :class: dropdown
+#
+# Let $u = (z - m)^2$. Then $\operatorname{Var}(u) = E[u^2] - E[u]^2 \ge 0$, so
+# $E[(z-m)^4] \ge E[(z-m)^2]^2$ and $K \ge 1$, with equality exactly when $u$ is constant: $|z - m|$ takes a
+# single value, i.e. $z$ sits on the two points $m \pm a$ with equal weights. Minimising $F_k (K-3)$
+# therefore rewards the smallest kurtosis, the two-spike shape, which is the non-Gaussian latent the thesis
+# wanted to remove. $F_k |K-3|$ is smallest, 0, at $K = 3$, the Gaussian's value, and grows on both sides.
+# ```
+
+# %% [markdown]
+# ## References
+#
+# ```{bibliography}
+# :filter: docname in docnames
+# :list: bullet
+# ```

@@ -743,3 +743,187 @@ run.claim(
     holds=bool(hue_example is not None and (flip_rate >= 0.1).all()),
 )
 run.finish()
+
+# %% [markdown]
+# ## Exercises
+#
+# The exercises reuse this chapter's three networks (`nets["base"]`, `nets["AT"]`, `nets["CURE"]`) and test
+# images (`x_test`, `y_test`); each takes seconds on a laptop CPU at the quick profile. Coding exercises end
+# with a self-check cell that raises an `AssertionError` with a hint until your answer agrees with `helpers`.
+
+# %% [markdown]
+# ```{exercise} The CURE term
+# :label: ex-05-cure
+#
+# Complete `my_cure_term(model, x, y, h)`, the regularizer of {cite:t}`moosavi2019cure` as this chapter
+# trains it: with $g(x)$ the input gradient of the cross-entropy summed over the batch and
+# $z = \mathrm{sign}(g(x)) / \|\mathrm{sign}(g(x))\|_2$ per sample, return the batch mean of
+# $\|g(x + h z) - g(x)\|_2^2$. Use `torch.autograd.grad` (with `create_graph=True`, so that the term can be
+# trained on). Why is this a finite-difference estimate of $h^2\|Hz\|_2^2$, and why should the model be in
+# eval mode while it is computed?
+# ```
+
+
+# %%
+def my_cure_term(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, h: float) -> torch.Tensor:
+    """Batch mean of ||g(x + h z) - g(x)||^2, z the l2-normalised sign of the input gradient g(x)."""
+    raise NotImplementedError("complete my_cure_term")
+
+
+# %% [markdown] tags=["solution"]
+# ```{solution-start} ex-05-cure
+# :class: dropdown
+# ```
+
+
+# %% tags=["solution"]
+def my_cure_term(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, h: float) -> torch.Tensor:
+    """Batch mean of ||g(x + h z) - g(x)||^2, z the l2-normalised sign of the input gradient g(x)."""
+    ce = torch.nn.functional.cross_entropy
+    x0 = x.detach().requires_grad_(True)
+    (g0,) = torch.autograd.grad(ce(model(x0), y, reduction="sum"), x0, create_graph=True)
+    z = g0.detach().sign()
+    z = z / z.flatten(1).norm(dim=1).clamp_min(1e-12).view(-1, 1, 1, 1)
+    x1 = (x.detach() + h * z).requires_grad_(True)
+    (g1,) = torch.autograd.grad(ce(model(x1), y, reduction="sum"), x1, create_graph=True)
+    return (g1 - g0).flatten(1).pow(2).sum(1).mean()
+
+
+# %% [markdown] tags=["solution"]
+# By Taylor's theorem $g(x + hz) = g(x) + h\,H(x) z + O(h^2)$, so $\|g(x+hz) - g(x)\|^2 \approx h^2\|Hz\|^2$:
+# the curvature of the loss along the direction an $\ell_\infty$ attacker takes. In training mode BatchNorm
+# normalises with the batch's statistics, so one image's gradient would depend on the other images of the
+# batch; in eval mode each image's term is its own, as the definition needs.
+#
+# ```{solution-end}
+# ```
+
+# %% tags=["self-check"]
+from helpers import exercises
+
+exercises.check_cure_term(my_cure_term, nets["base"], x_test[:16], y_test[:16], cure_h)
+print("my_cure_term agrees with helpers.losses.cure_regularizer")
+
+# %% [markdown]
+# ```{exercise} Labels along a segment
+# :label: ex-05-segment
+#
+# Complete `segment_labels(model, x0, x1, n)`: the labels the model predicts at $n$ evenly spaced points
+# $x_0 + a(x_1 - x_0)$, $a \in [0, 1]$, both ends included. Then take two test images of the same class that
+# the base network classifies correctly and count the label changes along their segment for each of the three
+# networks. If the straight segment leaves the class, does that show that the class region is not
+# connected?
+# ```
+
+
+# %%
+def segment_labels(model: torch.nn.Module, x0: torch.Tensor, x1: torch.Tensor, n: int) -> torch.Tensor:
+    """Predicted labels at n evenly spaced points from x0 to x1 inclusive, shape (n,)."""
+    raise NotImplementedError("complete segment_labels")
+
+
+# %% [markdown] tags=["solution"]
+# ```{solution-start} ex-05-segment
+# :class: dropdown
+# ```
+
+
+# %% tags=["solution"]
+def segment_labels(model: torch.nn.Module, x0: torch.Tensor, x1: torch.Tensor, n: int) -> torch.Tensor:
+    """Predicted labels at n evenly spaced points from x0 to x1 inclusive, shape (n,)."""
+    a = torch.linspace(0, 1, n, device=x0.device).view(-1, 1, 1, 1)
+    with torch.no_grad():
+        return model(x0[None] + a * (x1 - x0)[None]).argmax(1).cpu()
+
+
+ok = (G.predict(nets["base"], x_test) == y_test).cpu()
+same = [i for i in range(len(y_test)) if ok[i] and y_test[i] == y_test[0] and i > 0]
+i0, i1 = (0, same[0]) if ok[0] and same else (1, 2)
+for name, net in nets.items():
+    labels = segment_labels(net, x_test[i0], x_test[i1], 64)
+    print(f"{name:>4}: {int((labels[1:] != labels[:-1]).sum())} label changes; labels {labels.unique().tolist()}")
+
+# %% [markdown] tags=["solution"]
+# A segment that leaves the class shows only that the region is not *convex*. A region is connected if some
+# path, possibly curved, joins the two images inside it; this chapter's path search bends the segment back
+# into the region by inserting pushed midpoints, and finds such paths for most pairs, as
+# {cite:t}`fawzi2018topology` reported. A check at finitely many points cannot prove a path exists either:
+# the region could leave and re-enter between two checked points, which is why the chapter checks
+# {glue:text}`path_check` points per piece.
+#
+# ```{solution-end}
+# ```
+
+# %% tags=["self-check"]
+exercises.check_segment_labels(segment_labels, nets["base"], x_test[0], x_test[1])
+print("segment_labels agrees with helpers.geometry.segment_labels")
+
+# %% [markdown]
+# ```{exercise} How noisy is the Hutchinson estimate?
+# :label: ex-05-hutchinson
+#
+# `helpers.geometry.hessian_frobenius_sq` estimates $\|H\|_F^2$ from Rademacher probes. For two test images
+# and each network, draw 16 independent one-probe estimates (a batch holding 16 copies of an image gets 16
+# independent probes in a single call, since the network is in eval mode). How large is the spread (standard
+# deviation over mean) of a one-probe estimate, and how does it shrink with the number of probes? Is the
+# chapter's `hutchinson_samples` probes per image enough to compare the networks?
+# ```
+
+# %% [markdown] tags=["solution"]
+# ```{solution-start} ex-05-hutchinson
+# :class: dropdown
+# ```
+
+# %% tags=["solution"]
+copies, labels = x_test[:2].repeat_interleave(16, 0), y_test[:2].repeat_interleave(16, 0)
+for name, net in nets.items():
+    est = G.hessian_frobenius_sq(net, copies, labels, samples=1, generator=torch.Generator().manual_seed(seed))
+    est = est.view(2, 16)  # 16 one-probe estimates for each of the two images
+    spread = est.std(1) / est.mean(1)
+    print(
+        f"{name:>4}: ||H||_F^2 ≈ {', '.join(f'{v:.3g}' for v in est.mean(1).tolist())} (16 probes); "
+        f"one-probe spread {', '.join(f'{v:.2f}' for v in spread.tolist())}; "
+        f"with {hutchinson_samples} probes {', '.join(f'{v:.2f}' for v in (spread / hutchinson_samples**0.5).tolist())}"
+    )
+
+
+# %% [markdown] tags=["solution"]
+# The estimate is an average of independent draws, so its relative spread shrinks like $1/\sqrt{S}$ with $S$
+# probes: a quarter of the one-probe spread at 16 probes, about a third at 8. Compare that with the ratio of
+# the networks' Hessian norms in Table 1: when they differ by much more than the spread (CURE's aim is orders
+# of magnitude), a handful of probes per image, averaged over many images, is enough to rank them; resolving a
+# small difference between two similar networks would need many more probes.
+#
+# ```{solution-end}
+# ```
+
+# %% [markdown]
+# ```{exercise} Robust, but flat?
+# :label: ex-05-flat
+#
+# CURE makes the loss nearly flat around the data, and adversarial fine-tuning raises the minimal
+# perturbation. Give two reasons why a small Hessian norm at the test images does not by itself certify
+# robustness at a radius $\varepsilon$, and name an attack this chapter's numbers would need before you trust
+# CURE's robustness.
+# ```
+
+# %% [markdown] tags=["solution"]
+# ```{solution} ex-05-flat
+# :class: dropdown
+#
+# First, the Hessian is local: a small $\|H\|_F$ at $x$ says the loss is nearly linear *near* $x$, not across
+# the whole ball of radius $\varepsilon$, and a ReLU network's curvature can change abruptly between linear
+# pieces. Second, a flat loss can still be steep: a linear loss with a large gradient is flat and easy to
+# attack, so curvature must come with a small gradient norm or a large margin. A flat region can also come
+# from saturated outputs, which starve gradient attacks (gradient masking). Before trusting the numbers one
+# would run multi-step PGD with random restarts and a margin loss, or a minimal-perturbation attack such as
+# DeepFool from several starts, and check that accuracy keeps falling as $\varepsilon$ grows.
+# ```
+
+# %% [markdown]
+# ## References
+#
+# ```{bibliography}
+# :filter: docname in docnames
+# :list: bullet
+# ```

@@ -116,3 +116,37 @@ def test_colours_and_sizes_follow_redshift(sample):
     # the flux limit: fainter intrinsic luminosity only at low z
     faint = sample.catalog["absmag_r"].numpy() > -19.5
     assert z[faint].mean() < z[~faint].mean()
+
+
+def test_attacks_perturb_the_images_only_in_flux_units():
+    """Attacks on ``model(images, ebv)`` see ``x -> logits`` (training.bind): ebv is never perturbed, the
+    perturbation stays within eps, and unclipped fluxes keep their negative values."""
+    from helpers import attacks, training
+    from helpers.data import TensorData
+
+    torch.manual_seed(0)
+    model = PhotoZInception(0.125, 16, input_scale=list(galaxies.SimConfig().sky_sigma)).eval()
+    x = 0.05 * torch.randn(6, 5, 16, 16)  # sky-noise-like fluxes, many negative
+    ebv = torch.rand(6) * 0.1
+    data = TensorData(x, torch.randint(0, 180, (6,)), tuple(str(i) for i in range(180)), (ebv.clone(),))
+    for atk in (attacks.make_attack("fgsm", 0.01, clip=None), attacks.make_attack("pgd", 0.01, alpha=1e-3, clip=None)):
+        adv = training.perturb(model, data, atk, batch_size=4)
+        delta = adv.x - x
+        assert float(delta.abs().max()) <= 0.01 + 1e-6 and float(delta.abs().max()) > 0.009
+        assert torch.equal(adv.extra[0], ebv) and float(adv.x.min()) < 0
+    fgsm = training.perturb(model, data, attacks.make_attack("fgsm", 0.01, clip=None)).x
+    assert torch.allclose((fgsm - x).abs(), torch.full_like(x, 0.01), atol=1e-6)  # every pixel moves by eps
+
+
+def test_the_attack_budget_sits_below_the_sky_noise_in_every_band():
+    """The issue's unit choice: the document's eps = 0.01 (nanomaggies) is below the background RMS of every
+    band, in every profile."""
+    from pathlib import Path
+
+    import yaml
+
+    sky = np.asarray(galaxies.SimConfig().sky_sigma)
+    root = Path(__file__).resolve().parents[1]
+    for profile in ("ci", "quick", "full"):
+        eps = (yaml.safe_load((root / "params" / profile / "01_photoz.yaml").read_text()) or {}).get("eps", 0.01)
+        assert np.all(eps / sky < 1), (profile, eps / sky)

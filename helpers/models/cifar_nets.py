@@ -3,6 +3,9 @@
 - :class:`BasicNet`: the basic CNN of the document's course (the LeNet-style network of PyTorch's CIFAR-10
   tutorial): conv 5x5 (6) - max-pool - conv 5x5 (16) - max-pool - fc 120 - fc 84 - fc 10, ReLU between.
   ``width`` is the first convolution's channel count (6; the second has 16/6 as many): 62,006 parameters.
+  Options for document 2 (defaults leave the network above unchanged): ``hidden`` (the two hidden fully
+  connected widths; BigNet doubles every layer), ``activation`` ("relu" or "gelu") and ``dropout`` (before
+  each hidden fully connected layer).
 - :class:`ResNet20`: He et al. (2016, Sec. 4.2)'s CIFAR ResNet: a 3x3 stem, three stages of three basic
   blocks at 16/32/64 channels (``width`` = 16), global average pooling, one linear layer; the stride-2 blocks
   use the parameter-free "option A" shortcut (subsample, pad channels with zeros): 269,722 parameters.
@@ -25,9 +28,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from helpers.models.noise import NoisyConv2d, NoisyLinear
-from helpers.params import check_int
+from helpers.params import check_choice, check_fraction, check_int
 
 CIFAR_MEAN, CIFAR_STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
+ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "gelu": nn.GELU}
 
 
 def _normalize(mean: Sequence[float], std: Sequence[float]) -> nn.Module:
@@ -47,25 +51,40 @@ class BasicNet(nn.Module):
         image_size: int = 32,
         mean: Sequence[float] = CIFAR_MEAN,
         std: Sequence[float] = CIFAR_STD,
+        *,
+        hidden: tuple[int, int] = (120, 84),
+        activation: str = "relu",
+        dropout: float = 0.0,
     ) -> None:
         super().__init__()
         check_int("width", width, low=1)
+        check_choice("activation", activation, ACTIVATIONS)
+        check_fraction("dropout", dropout)
+        h1, h2 = (check_int(f"hidden[{i}]", h, low=1) for i, h in enumerate(hidden))
+        act = ACTIVATIONS[activation]
         c2 = max(1, round(width * 16 / 6))
         side = ((image_size - 4) // 2 - 4) // 2
+
+        # Dropout layers exist only when asked for, so the default network keeps its state_dict layout.
+        def drop() -> list[nn.Module]:
+            return [nn.Dropout(dropout)] if dropout > 0 else []
+
         self.net = nn.Sequential(
             _normalize(mean, std),
             nn.Conv2d(in_channels, width, 5),
-            nn.ReLU(),
+            act(),
             nn.MaxPool2d(2),
             nn.Conv2d(width, c2, 5),
-            nn.ReLU(),
+            act(),
             nn.MaxPool2d(2),
             nn.Flatten(),
-            nn.Linear(c2 * side * side, 120),
-            nn.ReLU(),
-            nn.Linear(120, 84),
-            nn.ReLU(),
-            nn.Linear(84, num_classes),
+            *drop(),
+            nn.Linear(c2 * side * side, h1),
+            act(),
+            *drop(),
+            nn.Linear(h1, h2),
+            act(),
+            nn.Linear(h2, num_classes),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

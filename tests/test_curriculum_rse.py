@@ -1,0 +1,283 @@
+"""Chapter 2 (curriculum adversarial training, capacity, PNI/RSE, NES): the document's models and their sizes,
+the curriculum schedule, the randomized defences and EOT, the NES estimator and attack, the battery and the
+effective rank."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from helpers import attacks, models
+from helpers import curriculum as C
+from helpers.models import cifar_nets, noise
+from helpers.models.convvit import ConvViT
+from helpers.models.wrn import WideResNet
+
+
+# ---------------------------------------------------------------- architectures and parameter counts
+def test_document_models_parameter_counts():
+    assert models.count_parameters(C.build("net", width=6)) == 62_006  # the PyTorch tutorial's CIFAR-10 Net
+    big = C.build("bignet", width=12)
+    assert models.count_parameters(big) == 244_962  # every layer twice as wide: 2 x 2 = about 4x the weights
+    widths = [m.out_channels for m in big.modules() if isinstance(m, nn.Conv2d)]
+    widths += [m.out_features for m in big.modules() if isinstance(m, nn.Linear)][:-1]
+    assert widths == [12, 32, 240, 168]  # Net's 6, 16, 120, 84 doubled
+    wrn = WideResNet(16, 160)
+    assert models.count_parameters(wrn) == 17_116_634  # Zagoruyko & Komodakis: WRN-16-10, 17.2M
+    three = [m for m in wrn.modules() if isinstance(m, nn.Conv2d) and m.kernel_size == (3, 3)]
+    assert len(three) == 13  # the document: "13 convolution layers and a width factor of 10"
+
+
+def test_basicnet_defaults_keep_their_layout_and_options_work():
+    default = cifar_nets.BasicNet()
+    keys = [k for k in default.state_dict() if k.endswith("weight")]
+    assert keys == ["net.1.weight", "net.4.weight", "net.8.weight", "net.10.weight", "net.12.weight"]  # as before
+    x = torch.rand(4, 3, 32, 32)
+    gelu = cifar_nets.BasicNet(activation="gelu", dropout=0.5).train()
+    assert any(isinstance(m, nn.GELU) for m in gelu.modules()) and gelu(x).shape == (4, 10)
+    assert not torch.equal(gelu(x), gelu(x))  # dropout is on in training
+    gelu.eval()
+    assert torch.equal(gelu(x), gelu(x))  # ... and off at prediction
+    with pytest.raises(ValueError, match="^activation"):
+        cifar_nets.BasicNet(activation="tanh")
+    with pytest.raises(ValueError, match="^dropout"):
+        cifar_nets.BasicNet(dropout=1.5)
+
+
+def test_convvit_and_wrn_shapes_and_sizes():
+    x = torch.rand(3, 3, 32, 32)
+    small, large = ConvViT(1, 32), ConvViT(2, 64)
+    assert small(x).shape == (3, 10) and large(x).shape == (3, 10)
+    assert models.count_parameters(large) > 2 * models.count_parameters(small)
+    assert sum(isinstance(m, nn.Conv2d) for m in small.modules()) == 2  # the convolutional tokenizer
+    assert any(isinstance(m, nn.ReLU) for m in ConvViT(1, 32, activation="relu").modules())
+    with pytest.raises(ValueError, match="^dim"):
+        ConvViT(1, 30, heads=4)
+    assert WideResNet(10, 8)(x).shape == (3, 10)
+    with pytest.raises(ValueError, match="^depth"):
+        WideResNet(12, 8)
+    with pytest.raises(ValueError, match="^arch"):
+        C.build("resnet", width=4)
+
+
+# ---------------------------------------------------------------- the curriculum
+@pytest.mark.parametrize("t,eps,iters", [(0.0, 0.01, 10), (0.5, 0.055, 25), (1.0, 0.1, 40)])
+def test_curriculum_schedule_gives_the_documents_values(t, eps, iters):
+    e, n = C.schedule(t)
+    assert e == pytest.approx(eps) and n == iters
+
+
+def test_scaled_schedule_keeps_its_shape():
+    ts = [i / 10 for i in range(11)]
+    full = [C.schedule(t)[1] for t in ts]
+    scaled = [C.schedule(t, iter_scale=0.1)[1] for t in ts]
+    assert full == sorted(full) and scaled == sorted(scaled) and min(scaled) >= 1
+    assert [C.schedule(t, iter_scale=0.1)[0] for t in ts] == [C.schedule(t)[0] for t in ts]
+    assert scaled[-1] == 4 and full[-1] == 40
+    with pytest.raises(ValueError, match="^t "):
+        C.schedule(1.5)
+
+
+def test_curriculum_adversary_follows_elapsed_epochs():
+    torch.manual_seed(0)
+    model = C.build("net", width=2).eval()
+    x, y = torch.rand(8, 3, 32, 32), torch.randint(0, 10, (8,))
+    adv = C.curriculum_adversary(2, fraction=1.0, generator=torch.Generator().manual_seed(0))
+    g = torch.Generator().manual_seed(0)
+    first, _ = adv(model, x, y, progress=0.99 / 2, generator=g)  # still epoch 1: t = 0
+    second, mask = adv(model, x, y, progress=0.5, generator=g)  # epoch 2: t = 1/2
+    assert mask.all()
+    assert (first - x).abs().max() <= 0.01 + 1e-6
+    assert 0.01 + 1e-4 < (second - x).abs().max() <= 0.055 + 1e-6
+    assert ((second >= 0) & (second <= 1)).all()
+
+
+# ---------------------------------------------------------------- randomized defences and EOT
+def test_pni_is_stochastic_at_eval_and_keeps_the_weights():
+    torch.manual_seed(0)
+    base = C.build("net", width=4).eval()
+    x = torch.rand(5, 3, 32, 32)
+    ref = base(x)
+    pni = C.to_pni(base, alpha=0.25).eval()  # in place
+    layers = [m for m in pni.modules() if isinstance(m, (noise.NoisyConv2d, noise.NoisyLinear))]
+    assert len(layers) == 5 and noise.is_randomized(pni)
+    assert len(noise.noise_scales(pni)) == 5  # one learnable alpha per conv and linear layer
+    assert not torch.allclose(pni(x), pni(x))  # a new weight draw per pass, also in eval mode
+    noise.set_noise(pni, False)
+    assert torch.allclose(pni(x), ref, atol=1e-6)  # the weights were carried over
+
+
+def test_rse_is_stochastic_at_eval_and_places_its_noise():
+    torch.manual_seed(0)
+    rse = C.build("wrn", width=4, depth=10, defense="rse", sigma_init=0.2, sigma_inner=0.1).eval()
+    layers = [m for m in rse.modules() if isinstance(m, noise.GaussianNoise)]
+    convs = [m for m in rse.modules() if isinstance(m, nn.Conv2d)]
+    assert len(layers) == len(convs) and C.has_rse(rse)
+    assert layers[0].sigma == 0.2 and all(n.sigma == 0.1 for n in layers[1:])
+    assert not any(p.requires_grad for n in layers for p in n.parameters())  # not learned
+    x = torch.rand(4, 3, 32, 32)
+    assert not torch.allclose(rse(x), rse(x))
+    assert not C.has_rse(C.build("net", width=2))
+
+
+def test_ensemble_averages_passes():
+    torch.manual_seed(0)
+    det = C.build("net", width=2).eval()
+    x = torch.rand(3, 3, 32, 32)
+    assert torch.allclose(C.Ensemble(det, 4)(x), F.log_softmax(det(x), -1), atol=1e-5)
+    rse = C.build("net", width=2, defense="rse").eval()
+    torch.manual_seed(1)
+    probs = torch.stack([rse(x).softmax(-1) for _ in range(3)]).mean(0)
+    torch.manual_seed(1)
+    assert torch.allclose(C.Ensemble(rse, 3)(x).exp(), probs, atol=1e-5)
+
+
+def test_eot_gradient_is_the_mean_of_single_draw_gradients():
+    torch.manual_seed(0)
+    model = C.build("net", width=2, defense="rse", sigma_init=0.5, sigma_inner=0.3).eval()
+    x, y = torch.rand(2, 3, 32, 32), torch.tensor([1, 2])
+    torch.manual_seed(5)
+    singles = [attacks.input_gradient(model, x, y) for _ in range(6)]
+    torch.manual_seed(5)
+    eot = attacks.input_gradient(model, x, y, eot_samples=6)
+    assert torch.allclose(eot, torch.stack(singles).mean(0), atol=1e-6)
+    assert not torch.allclose(singles[0], singles[1])  # the draws differ
+    spread_single = torch.stack(singles).std(0).mean()
+    eots = torch.stack([attacks.input_gradient(model, x, y, eot_samples=16) for _ in range(6)])
+    assert eots.std(0).mean() < 0.5 * spread_single  # averaging over draws reduces the gradient's variance
+
+
+# ---------------------------------------------------------------- NES
+class _Smooth(nn.Module):
+    """A smooth small classifier on (B, 3, 8, 8) inputs: one tanh hidden layer."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.net = nn.Sequential(nn.Flatten(), nn.Linear(192, 32), nn.Tanh(), nn.Linear(32, 10))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+class _Counter(nn.Module):
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model, self.images = model, 0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.images += len(x)
+        return self.model(x)
+
+
+def _true_prob_gradient(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    x = x.clone().requires_grad_(True)
+    p = model(x).softmax(-1).gather(1, y[:, None]).sum()
+    return torch.autograd.grad(p, x)[0]
+
+
+def test_nes_estimate_agrees_with_the_true_gradient():
+    torch.manual_seed(0)
+    model = _Smooth().eval()
+    x, y = torch.rand(4, 3, 8, 8), torch.tensor([0, 1, 2, 3])
+    true = _true_prob_gradient(model, x, y).flatten(1)
+    cos = {}
+    for n in (20, 4000):
+        est = attacks.nes_gradient(model, x, y, sigma=1e-3, n_samples=n, generator=torch.Generator().manual_seed(1))
+        cos[n] = F.cosine_similarity(est.flatten(1), true, dim=1)
+    assert (cos[4000] > 0.5).all(), cos[4000]
+    assert cos[4000].mean() > cos[20].mean()
+
+
+def test_nes_pgd_contract():
+    torch.manual_seed(0)
+    counted = _Counter(_Smooth()).eval()
+    for p in counted.parameters():
+        p.grad = None
+    x, y = torch.rand(5, 3, 8, 8), torch.randint(0, 10, (5,))
+    x_copy = x.clone()
+    out = attacks.nes_pgd(counted, x, y, 0.05, 0.02, 250, n_samples=50, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(x, x_copy) and not out.requires_grad
+    assert (out - x).abs().max() <= 0.05 + 1e-6 and out.min() >= 0 and out.max() <= 1
+    assert counted.images == 5 * 250  # 5 iterations of 50 queries per image: exactly the budget
+    assert not counted.training and all(p.grad is None for p in counted.parameters())
+    counted.images = 0
+    out = attacks.nes_pgd(counted, x, y, 0.05, 0.02, 120, n_samples=50)
+    assert counted.images == 5 * 100  # never more than the budget L: floor(L / N) iterations
+    assert torch.equal(attacks.nes_pgd(counted, x, y, 0.05, 0.02, 49, n_samples=50), x)
+    assert torch.equal(attacks.nes_pgd(counted, x, y, 0.0, 0.02, 500, n_samples=50), x)
+    with pytest.raises(ValueError, match="^n_samples"):
+        attacks.nes_gradient(counted, x, y, n_samples=51)
+
+
+def test_nes_lowers_the_true_class_probability():
+    torch.manual_seed(0)
+    model = _Smooth().eval()
+    x, y = torch.rand(16, 3, 8, 8), torch.randint(0, 10, (16,))
+    with torch.no_grad():
+        before = model(x).softmax(-1).gather(1, y[:, None])
+        adv = attacks.nes_pgd(model, x, y, 0.1, 0.02, 1000, n_samples=100, generator=torch.Generator().manual_seed(0))
+        after = model(adv).softmax(-1).gather(1, y[:, None])
+    assert (after < before).float().mean() >= 0.9
+
+
+# ---------------------------------------------------------------- battery, effective rank, other defences
+def test_battery_shape_and_zero_radius_is_clean_accuracy():
+    from helpers import data, training
+
+    torch.manual_seed(0)
+    model = C.build("net", width=2).eval()
+    ds = data.TensorData(torch.randint(0, 256, (40, 3, 32, 32), dtype=torch.uint8), torch.randint(0, 10, (40,)), ())
+    loader = data.Loader(ds, 16)
+    grid = C.battery(model, loader, [0.0, 0.05], [0.01, 0.02], 2)
+    assert grid.shape == (2, 2)
+    clean = training.accuracy(model, loader)
+    assert (grid.loc[0.0] == clean).all() and (grid.loc[0.05] <= clean).all()
+    assert C.aggregated_score(grid) == pytest.approx(100 * grid.to_numpy().sum())
+
+
+def test_effective_rank_oracles():
+    torch.manual_seed(0)
+    q, _ = torch.linalg.qr(torch.randn(50, 50))
+    assert C.effective_rank(q) == pytest.approx(50, rel=1e-6)  # all singular values equal
+    rank_one = torch.randn(30, 1) @ torch.randn(1, 20)
+    assert C.effective_rank(rank_one) == pytest.approx(1, abs=1e-3)
+    low = torch.randn(200, 5) @ torch.randn(5, 40)
+    assert 1 < C.effective_rank(low) <= 5 + 1e-6
+    wide = torch.randn(20, 300)  # fewer points than dimensions: the N x N Gram matrix gives the same spectrum
+    assert C.effective_rank(wide) == pytest.approx(C.effective_rank(wide.T.contiguous()), rel=1e-9)
+    assert C.effective_rank(wide) <= 20
+
+
+def test_low_rank_projection_is_a_projection():
+    torch.manual_seed(0)
+    x = torch.rand(100, 3, 32, 32)
+    basis, mean = C.principal_directions(x, 20)
+    assert torch.allclose(basis.T @ basis, torch.eye(20), atol=1e-4)
+    xc = x.flatten(1) - mean
+    top = torch.linalg.svd(xc, full_matrices=False).Vh[:20].T  # the oracle: an SVD of the centred data
+    assert torch.allclose((basis.T @ top).abs().diagonal(), torch.ones(20), atol=1e-3)
+    proj = C.LowRankInput(basis, mean)
+    once = proj(x[:5])
+    assert once.shape == (5, 3, 32, 32)
+    assert torch.allclose(proj(once), once, atol=1e-4)  # idempotent
+    model = C.build("net", width=2, defense="lowrank", basis=basis, mean=mean)
+    assert model(x[:2]).shape == (2, 10)
+    assert models.count_parameters(model) == models.count_parameters(C.build("net", width=2)) + 3072 * 20
+
+
+def test_spectral_normalization_bounds_each_layer():
+    torch.manual_seed(0)
+    model = C.spectral_normalize(C.build("net", width=4)).train()
+    for _ in range(20):  # power iterations run in training mode
+        model(torch.rand(2, 3, 32, 32))
+    for m in model.modules():
+        if isinstance(m, nn.Linear):
+            assert torch.linalg.matrix_norm(m.weight.detach(), ord=2) == pytest.approx(1.0, abs=0.05)
+
+
+def test_trade_off_is_a_pareto_improvement_at_a_resolution():
+    assert C.trade_off(0.5, 0.2, 0.3, 0.2, 0.05)
+    assert not C.trade_off(0.5, 0.1, 0.3, 0.2, 0.05)  # robust accuracy lost by more than the resolution
+    assert not C.trade_off(0.32, 0.21, 0.3, 0.2, 0.05)  # within the resolution: no improvement
