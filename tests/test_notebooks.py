@@ -48,6 +48,13 @@ NOT_REPRODUCED_AT_CI: dict[str, dict[str, str]] = {
         "fgsm_training_leaves_pgd": "the same cause: at ci FGSM training buys little robustness against FGSM, and "
         "PGD raises sigma_MAD about as much as FGSM does (x1.3 where the claim asks x2)",
     },
+    "05_cure_topology": {
+        "flatter_boundary": "at ci the fitted curvature on the adversarial x random plane is lowest for the base "
+        "network (median |kappa| 0.028 against 0.033 for AT and 0.037 for CURE over 10 images); on the "
+        "highest-curvature plane AT is flatter than base but CURE is not",
+        "natural_paths_straight": "paths need few points (4.5 on average) but the largest normalized deviation "
+        "exceeds the 0.01 bound (mean 2.7e-3 +- 5.1e-3 over 8 pairs) for the narrow ci networks",
+    },
 }
 
 
