@@ -466,9 +466,9 @@ with attacks.eval_mode(model), torch.no_grad():
         print(f"PGD, {k:2d} steps: {(model(adv).argmax(1) == y_check).float().mean():.1%}")
 
 # %% [markdown] tags=["solution"]
-# One step of size $lpha = arepsilon$ from the clean image (`random_start=False`) is FGSM's step, and the
+# One step of size $\alpha = \varepsilon$ from the clean image (`random_start=False`) is FGSM's step, and the
 # projection onto the ball changes nothing (the difference above is zero up to float rounding). With $k=1$
-# and $lpha = 2.5arepsilon$ the step overshoots and the projection clips it back: FGSM again. More steps
+# and $\alpha = 2.5\varepsilon$ the step overshoots and the projection clips it back: FGSM again. More steps
 # lower the accuracy when the loss curves inside the ball, since each step re-reads the gradient where the
 # previous one landed; if the loss were linear in the ball, one step would already reach the worst case and
 # PGD could not beat FGSM. The gap between FGSM and 20-step PGD measures that non-linearity.
