@@ -789,7 +789,8 @@ for label, galaxies_in in (("clean", test_data), ("FGSM", crafted[FGSM])):
 # of $|\delta z - \mathrm{median}|$ is $0.6745\,\sigma$ (the upper quartile of the standard normal), and
 # $1/0.6745 = 1.4826$ turns it into $\sigma$: on Gaussian errors $\sigma_{MAD}$ and the standard deviation
 # agree. When the printed standard deviation is well above $\sigma_{MAD}$, the tails are heavier than a
-# Gaussian's: the outliers that $\eta$ counts.
+# Gaussian's: the outliers that $\eta$ counts. When the two are close, the errors form one broad distribution
+# rather than a narrow core with a few catastrophic failures, as can happen for small networks trained briefly.
 #
 # ```{solution-end}
 # ```
