@@ -21,6 +21,12 @@ __all__ = [
     "check_margin_loss",
     "check_cure_term",
     "check_segment_labels",
+    "check_zphot",
+    "check_photoz_metrics",
+    "check_nes_gradient",
+    "check_curriculum_schedule",
+    "check_l2_random_start",
+    "check_mat_max",
 ]
 
 
@@ -160,3 +166,187 @@ def check_segment_labels(
                 "the labels differ from helpers.geometry.segment_labels: use the points x0 + a (x1 - x0) for n "
                 "values of a evenly spaced in [0, 1], both ends included, and the model's argmax in eval mode"
             )
+
+
+def check_zphot(fn: Callable[[torch.Tensor], torch.Tensor]) -> None:
+    """``fn(logits)`` must be the PDF-weighted mean redshift of :func:`helpers.metrics.zphot_from_logits`."""
+    from helpers import metrics
+
+    g = torch.Generator().manual_seed(3)
+    logits = torch.randn(32, 180, generator=g) * 3
+    logits[:4] = -1e4
+    logits[torch.arange(4), torch.tensor([0, 17, 90, 179])] = 0.0  # four one-bin PDFs: zphot is the bin's centre
+    _close(
+        "zphot(logits)",
+        torch.as_tensor(_call(fn, logits.clone())).reshape(-1),
+        metrics.zphot_from_logits(logits),
+        atol=1e-6,
+        rtol=1e-5,
+        hint="Softmax the 180 logits into a PDF, then weight the bin centres (i + 0.5) / 180, not the bin edges "
+        "i / 180 and not only the most probable bin.",
+    )
+
+
+def check_photoz_metrics(fn: Callable[[torch.Tensor, torch.Tensor], dict]) -> None:
+    """``fn(zphot, zspec)`` must give the bias, sigma_mad and eta of :func:`helpers.metrics.photoz_metrics`."""
+    from helpers import metrics
+
+    g = torch.Generator().manual_seed(4)
+    zspec = torch.rand(400, generator=g, dtype=torch.float64) * 0.3 + 0.02
+    zphot = zspec + 0.02 * (1 + zspec) * torch.randn(400, generator=g, dtype=torch.float64) + 0.004
+    zphot[:30] += 0.2 * torch.rand(30, generator=g, dtype=torch.float64)  # outliers
+    hints = {
+        "bias": "the bias is the mean of dz = (zphot - zspec) / (1 + zspec)",
+        "sigma_mad": "sigma_MAD is 1.4826 times the median of |dz - median(dz)|, with the usual median (the mean "
+        "of the two middle values for an even count: torch.quantile(v, 0.5), not Tensor.median)",
+        "eta": "eta is the fraction of galaxies with |dz| > 0.05 (dz divided by 1 + zspec)",
+    }
+    # An even count whose two middle values differ, where the usual median and the lower median disagree.
+    cases = (
+        (zphot, zspec),
+        (torch.tensor([0.11, 0.3, 0.12, 0.2]).double(), torch.tensor([0.1, 0.1, 0.1, 0.1]).double()),
+    )
+    for zp, zs in cases:
+        got = _call(fn, zp.clone(), zs.clone())
+        want = metrics.photoz_metrics(zp, zs)
+        if not isinstance(got, dict) or set(want) - set(got):
+            raise AssertionError(f"return a dict with the keys {sorted(want)} (got {got!r})")
+        for k, v in want.items():
+            if abs(float(got[k]) - v) > 1e-6 + 1e-4 * abs(v):
+                raise AssertionError(f"{k} is {float(got[k]):.6g}, expected {v:.6g}: {hints[k]}")
+
+
+def check_nes_gradient(fn: Callable[..., torch.Tensor]) -> None:
+    """``fn(model, x, y, sigma, n_samples, generator)`` must be an antithetic NES estimate of the gradient of the
+    softmax probability ``P(y|x)``: close to the true gradient with many queries, at ``n_samples`` queries per image.
+    """
+    g = torch.Generator().manual_seed(5)
+    lin = nn.Linear(6, 3).double()
+    with torch.no_grad():
+        lin.weight.copy_(torch.randn(3, 6, generator=g, dtype=torch.float64))
+        lin.bias.copy_(torch.randn(3, generator=g, dtype=torch.float64))
+    x = torch.randn(4, 6, generator=g, dtype=torch.float64) * 0.5
+    y = torch.tensor([0, 1, 2, 0])
+    x_req = x.clone().requires_grad_(True)
+    (true,) = torch.autograd.grad(lin(x_req).softmax(1).gather(1, y[:, None]).sum(), x_req)
+
+    queried = [0]
+
+    def model(inp: torch.Tensor) -> torch.Tensor:
+        queried[0] += len(inp)
+        return lin(inp.double())
+
+    n_samples = 20000
+    x_in = x.clone()
+    with torch.no_grad():
+        est = _call(fn, model, x, y, 0.01, n_samples, torch.Generator().manual_seed(6))
+    if not isinstance(est, torch.Tensor) or est.shape != x.shape:
+        raise AssertionError(f"return one gradient per image, a tensor of shape {tuple(x.shape)}")
+    if not torch.equal(x, x_in):
+        raise AssertionError("your NES gradient modified its input x in place; work on a copy")
+    if queried[0] != len(x) * n_samples:
+        raise AssertionError(
+            f"the model saw {queried[0]} queries for {len(x)} images, expected n_samples = {n_samples} per image: "
+            "n_samples / 2 Gaussian directions u, each queried at x + sigma u and at x - sigma u (antithetic pairs)"
+        )
+    est = est.double()
+    cos = torch.nn.functional.cosine_similarity(est, true, dim=1)
+    ratio = est.norm(dim=1) / true.norm(dim=1)
+    if cos.min() < 0.97:
+        raise AssertionError(
+            f"with {n_samples} queries the estimate should point along the true gradient of P(y|x) (cosine "
+            f"{cos.min():.2f}): weight each direction u by P(y|x + sigma u) - P(y|x - sigma u), the softmax "
+            "probability of the true class (not the loss, not the logit)"
+        )
+    if (ratio - 1).abs().max() > 0.1:
+        raise AssertionError(
+            f"the estimate has {ratio.mean():.2f} times the true gradient's length: divide the sum over the "
+            "n = n_samples / 2 directions by 2 n sigma"
+        )
+
+
+def check_curriculum_schedule(fn: Callable[..., tuple[float, int]]) -> None:
+    """``fn(t, iter_scale)`` must be the curriculum's ``(eps, iterations)`` of :func:`helpers.curriculum.schedule`."""
+    from helpers import curriculum
+
+    for t in (0.0, 0.2, 1 / 3, 0.5, 0.8, 1.0):
+        for scale in (1.0, 0.2, 0.1, 0.01):
+            got = _call(fn, t, scale)
+            want = curriculum.schedule(t, iter_scale=scale)
+            if not isinstance(got, tuple) or len(got) != 2:
+                raise AssertionError(f"return the pair (eps, iterations) (got {got!r})")
+            if abs(float(got[0]) - want[0]) > 1e-9:
+                raise AssertionError(
+                    f"at t={t:g} the radius is {float(got[0]):.4g}, expected {want[0]:.4g}: interpolate linearly "
+                    "from 0.01 at t = 0 to 0.1 at t = 1"
+                )
+            if int(got[1]) != want[1] or got[1] != int(got[1]):
+                raise AssertionError(
+                    f"at t={t:g}, iter_scale={scale:g} the iteration count is {got[1]!r}, expected {want[1]}: "
+                    "int(iter_scale * (10 (1 - t) + 40 t)), truncated to an integer but never below 1"
+                )
+
+
+def check_l2_random_start(fn: Callable[..., torch.Tensor]) -> None:
+    """``fn(shape, eps, generator)`` must draw one perturbation per sample, uniform in the l2 ball of radius eps."""
+    n = 20000
+    for shape in ((n, 2), (n, 1, 2, 2), (200, 3, 32, 32)):
+        eps = 0.5
+        delta = torch.as_tensor(_call(fn, shape, eps, torch.Generator().manual_seed(7))).double()
+        if tuple(delta.shape) != tuple(shape):
+            raise AssertionError(f"expected a tensor of shape {shape}, got {tuple(delta.shape)}")
+        d = delta[0].numel()
+        r = delta.flatten(1).norm(dim=1) / eps
+        if r.max() > 1 + 1e-6:
+            raise AssertionError("some perturbations leave the ball: ||delta_i||_2 <= eps for every sample")
+        if len(delta) < n:  # d = 3072: uniform in the ball puts almost everything near the surface
+            if r.mean() < 0.99:
+                raise AssertionError(
+                    f"in d = {d} dimensions the mean of ||delta|| / eps should be d / (d + 1) = {d / (d + 1):.4f}, "
+                    f"got {r.mean():.3f}: the radius is eps * U^(1/d), U uniform on [0, 1], not eps * U"
+                )
+            continue
+        for q in (0.5, 0.8):
+            want, got = q**d, float((r <= q).double().mean())
+            if abs(got - want) > 0.02:
+                raise AssertionError(
+                    f"in d = {d} dimensions a share (r/eps)^d = {want:.3f} of the draws should lie within "
+                    f"{q:g} eps, got {got:.3f}: draw the radius as eps * U^(1/d) (U uniform on [0, 1]) and the "
+                    "direction as a normalized Gaussian vector (uniform on the sphere)"
+                )
+        flat = delta.flatten(1)
+        var = flat.var(0) / eps**2
+        if flat.mean(0).abs().max() > 0.02 * eps or (var - 1 / (d + 2)).abs().max() > 0.15 / (d + 2):
+            raise AssertionError(
+                f"the draws are not isotropic: every coordinate should have mean 0 and variance eps^2 / (d + 2) "
+                f"= {1 / (d + 2):.3f} eps^2, got {var.min():.3f} to {var.max():.3f}; take the direction as a "
+                "Gaussian vector divided by its norm (uniform on the sphere), not a uniform draw in the cube"
+            )
+
+
+def check_mat_max(fn: Callable[..., torch.Tensor], model: nn.Module | None = None) -> None:
+    """``fn(model, x_linf, x_l2, y)`` must keep, per sample, the candidate with the higher cross-entropy (MAT-Max)."""
+    g = torch.Generator().manual_seed(8)
+    if model is None:
+        torch.manual_seed(8)
+        model = nn.Sequential(nn.Flatten(), nn.Linear(3 * 4 * 4, 10))
+    x = torch.rand(64, 3, 4, 4, generator=g)
+    x_linf = (x + 0.3 * (2 * torch.rand(x.shape, generator=g) - 1)).clamp(0, 1)
+    x_l2 = (x + 0.3 * torch.randn(x.shape, generator=g)).clamp(0, 1)
+    y = torch.randint(0, 10, (64,), generator=g)
+    with attacks.eval_mode(model), torch.no_grad():
+        p = next(model.parameters())
+        a, b, yy = x_linf.to(p.device), x_l2.to(p.device), y.to(p.device)
+        got = _call(fn, model, a.clone(), b.clone(), yy)
+        ce = torch.nn.functional.cross_entropy
+        la, lb = ce(model(a), yy, reduction="none"), ce(model(b), yy, reduction="none")
+    want = torch.where((la >= lb).view(-1, 1, 1, 1), a, b)
+    if not isinstance(got, torch.Tensor) or got.shape != want.shape:
+        raise AssertionError(f"return one image per sample, shape {tuple(want.shape)}")
+    if not torch.equal(got.to(want.device), want):
+        wrong = int((got.to(want.device) != want).flatten(1).any(1).sum())
+        raise AssertionError(
+            f"{wrong} of {len(y)} samples got the wrong candidate: compute each image's own cross-entropy "
+            "(reduction='none') under both attacks and keep, image by image, the one with the higher loss; the "
+            "choice is per sample, not one choice for the whole batch"
+        )

@@ -677,6 +677,213 @@ run.claim(
 run.finish()
 
 # %% [markdown]
+# ## Exercises
+#
+# The exercises return to the redshift estimate, the metrics and the attacks of {cite:t}`campagne2020adversarial`.
+# They reuse this chapter's trained reference network (`iref`), its test galaxies (`test_data`, their
+# spectroscopic redshifts `z_test`) and the attacked copies in `crafted`; each takes seconds on a laptop CPU.
+# A coding exercise gives a function to complete and ends with a self-check cell, which raises an
+# `AssertionError` with a hint until your answer agrees with `helpers`.
+
+# %% [markdown]
+# ```{exercise} The redshift as the mean of the PDF
+# :label: ex-01-zphot
+#
+# The network outputs 180 logits, one per redshift bin of width 1/180 on $[0, 1]$. Complete
+# `pdf_mean_redshift(logits)`: turn a batch of logits (B, 180) into redshift PDFs $p_k$ and return their means
+# $z_{phot} = \sum_k p_k z_k$ over the bin centres $z_k$, one redshift per galaxy (shape (B,)). Why the centres
+# rather than the left edges of the bins, and how large a bias would the edges add to $\delta z$?
+# ```
+
+
+# %%
+def pdf_mean_redshift(logits: torch.Tensor) -> torch.Tensor:
+    """The mean of each row's redshift PDF (softmax of 180 logits) over the bin centres on [0, 1]."""
+    raise NotImplementedError("complete pdf_mean_redshift")
+
+
+# %% [markdown] tags=["solution"]
+# ```{solution-start} ex-01-zphot
+# :class: dropdown
+# ```
+
+
+# %% tags=["solution"]
+def pdf_mean_redshift(logits: torch.Tensor) -> torch.Tensor:
+    """The mean of each row's redshift PDF (softmax of 180 logits) over the bin centres on [0, 1]."""
+    pdf = torch.softmax(logits.double(), dim=1)
+    n_bins = logits.shape[1]
+    centres = (torch.arange(n_bins, dtype=torch.float64) + 0.5) / n_bins
+    return pdf @ centres.to(pdf.device)
+
+
+# %% [markdown] tags=["solution"]
+# Bin $k$ stands for the redshifts in $[k/180, (k+1)/180)$, the training target of every galaxy in it
+# (`galaxies.redshift_bin`); a PDF that puts all its mass in that bin says "somewhere in the bin", and the
+# centre is the mean of that range. Weighting the left edges instead would move every $z_{phot}$ down by half
+# a bin, $1/360 \approx 0.0028$, a bias of about $-0.0028/(1+z) \approx -25\times10^{-4}$ in $\delta z$ at
+# this sample's redshifts: far larger than the clean bias of the document's Table 1
+# ($-0.3\times10^{-4}$), and an error of the estimator, not of the network.
+#
+# ```{solution-end}
+# ```
+
+# %% tags=["self-check"]
+from helpers import exercises
+
+exercises.check_zphot(pdf_mean_redshift)
+print("pdf_mean_redshift agrees with helpers.metrics.zphot_from_logits")
+
+# %% [markdown]
+# ```{exercise} Bias, σ_MAD and outliers
+# :label: ex-01-metrics
+#
+# Complete `photoz_scores(zphot, zspec)`: with $\delta z = (z_{phot} - z_{spec})/(1 + z_{spec})$, return a dict
+# with the `bias` (the mean of $\delta z$), `sigma_mad` $= 1.4826\,\mathrm{median}|\delta z -
+# \mathrm{median}\,\delta z|$ and `eta`, the share of galaxies with $|\delta z| > 0.05$. Use the usual median
+# (for an even count, the mean of the two middle values). Then score Iref on the clean and on the FGSM
+# galaxies, and print the plain standard deviation of $\delta z$ next to $\sigma_{MAD}$. Why does the document
+# summarise the scatter with $\sigma_{MAD}$ and count the outliers apart, and what does the factor 1.4826 do?
+# ```
+
+
+# %%
+def photoz_scores(zphot: torch.Tensor, zspec: torch.Tensor) -> dict[str, float]:
+    """bias, sigma_mad and eta of the normalised redshift errors dz = (zphot - zspec) / (1 + zspec)."""
+    raise NotImplementedError("complete photoz_scores")
+
+
+# %% [markdown] tags=["solution"]
+# ```{solution-start} ex-01-metrics
+# :class: dropdown
+# ```
+
+
+# %% tags=["solution"]
+def photoz_scores(zphot: torch.Tensor, zspec: torch.Tensor) -> dict[str, float]:
+    """bias, sigma_mad and eta of the normalised redshift errors dz = (zphot - zspec) / (1 + zspec)."""
+    zspec = zspec.double().to(zphot.device)
+    dz = (zphot.double() - zspec) / (1 + zspec)
+    centre = torch.quantile(dz, 0.5)
+    return {
+        "bias": float(dz.mean()),
+        "sigma_mad": float(1.4826 * torch.quantile((dz - centre).abs(), 0.5)),
+        "eta": float((dz.abs() > 0.05).double().mean()),
+    }
+
+
+for label, galaxies_in in (("clean", test_data), ("FGSM", crafted[FGSM])):
+    zp = zphot(iref, galaxies_in)
+    s = photoz_scores(zp, z_test)
+    spread = float(metrics.delta_z(zp, z_test).std())
+    print(
+        f"{label:>5}: bias {1e4 * s['bias']:+.0f}e-4, σ_MAD {1e3 * s['sigma_mad']:.1f}e-3, "
+        f"std of δz {1e3 * spread:.1f}e-3, η {s['eta']:.1%}"
+    )
+
+# %% [markdown] tags=["solution"]
+# A photometric redshift fails in two ways: a small scatter around the truth, and rare catastrophic errors
+# (a colour confused with another at a very different redshift) with $|\delta z|$ of 0.1 or more. The
+# standard deviation squares the errors, so a few outliers dominate it; the median absolute deviation ignores
+# them as long as they are fewer than half, and $\eta$ counts them separately. For Gaussian errors the median
+# of $|\delta z - \mathrm{median}|$ is $0.6745\,\sigma$ (the upper quartile of the standard normal), and
+# $1/0.6745 = 1.4826$ turns it into $\sigma$: on Gaussian errors $\sigma_{MAD}$ and the standard deviation
+# agree. When the printed standard deviation is well above $\sigma_{MAD}$, the tails are heavier than a
+# Gaussian's: the outliers that $\eta$ counts. When the two are close, the errors form one broad distribution
+# rather than a narrow core with a few catastrophic failures, as can happen for small networks trained briefly.
+#
+# ```{solution-end}
+# ```
+
+# %% tags=["self-check"]
+exercises.check_photoz_metrics(photoz_scores)
+print("photoz_scores agrees with helpers.metrics.photoz_metrics")
+
+# %% [markdown]
+# ```{exercise} Where does the ℓ2 radius come from?
+# :label: ex-01-l2-radius
+#
+# The $\ell_2$ PGD of this chapter uses the document's radius $\varepsilon\,(2n/e\pi)^{1/2}$, $n$ the pixels of
+# one band (`l2_eps`). Show that for large $n$ it is the radius of the $\ell_2$ ball whose volume equals that of
+# the $\ell_\infty$ ball of radius $\varepsilon$ in $n$ dimensions (the $\ell_2$ ball of radius $r$ has volume
+# $\pi^{n/2} r^n / \Gamma(n/2 + 1)$; use Stirling's $\Gamma(n/2+1) \approx (n/2e)^{n/2}\sqrt{\pi n}$). Compute
+# the exact equal-volume radius with `math.lgamma` for this run's $n$ = `stamp**2`. How does `l2_eps` compare
+# with the $\ell_2$ length of an FGSM perturbation of one band, and of the five bands it actually perturbs?
+# ```
+
+# %% [markdown] tags=["solution"]
+# ```{solution-start} ex-01-l2-radius
+# :class: dropdown
+# ```
+
+# %% [markdown] tags=["solution"]
+# The cube $[-\varepsilon, \varepsilon]^n$ has volume $(2\varepsilon)^n$. Equal volumes give
+# $r = 2\varepsilon\,\Gamma(n/2+1)^{1/n}/\sqrt\pi$, and with Stirling
+# $\Gamma(n/2+1)^{1/n} \approx \sqrt{n/2e}\,(\pi n)^{1/2n}$, so
+# $r \approx \varepsilon\sqrt{2n/e\pi}\,(\pi n)^{1/2n}$: the document's radius, times a factor that tends
+# to 1 (a fraction of a percent above it at these $n$).
+
+# %% tags=["solution"]
+n_px = stamp**2
+exact = 2 * eps * math.exp(math.lgamma(n_px / 2 + 1) / n_px) / math.sqrt(math.pi)
+print(f"n = {n_px}: document's radius {l2_eps:.4f}, exact equal-volume radius {exact:.4f} (×{exact / l2_eps:.4f})")
+one_band, five_bands = eps * math.sqrt(n_px), eps * math.sqrt(5 * n_px)
+print(f"l2 length of an FGSM perturbation: one band {one_band:.4f}, five bands {five_bands:.4f}")
+
+# %% [markdown] tags=["solution"]
+# An FGSM perturbation sits at a corner of the cube, at $\ell_2$ distance $\varepsilon\sqrt n$ per band: about
+# $\sqrt{e\pi/2} \approx 2.1$ times `l2_eps`, and $\sqrt 5$ times more over the five bands. Matching volumes is
+# a way to give two threat models "the same size", not the same reach: most of the cube's volume lies near its
+# corners, far outside the $\ell_2$ ball, while the $\ell_2$ ball reaches further than $\varepsilon$ along a
+# single pixel. Note also that the document matches the volume of one band while the attack perturbs all five;
+# matched in $5n$ dimensions, the radius would be $\sqrt 5$ times larger. Compare the PGD l2 row of the first
+# table with the $\ell_\infty$ rows to see how much damage the smaller budget still does.
+#
+# ```{solution-end}
+# ```
+
+# %% [markdown]
+# ```{exercise} The mean or the mode under attack?
+# :label: ex-01-mean-mode
+#
+# This chapter's redshift is the PDF mean. Another natural estimate is the mode, the centre of the most probable
+# bin. For Iref, compute $\sigma_{MAD}$ and $\eta$ of both estimates on the clean galaxies and on the FGSM
+# galaxies `crafted[FGSM]` (get the logits with `training.evaluate(..., keep_outputs=True)`). Which estimate
+# does the attack damage more in your run? Explain how the answer depends on where the attack moves the
+# probability, using the PDFs of Fig. 5.
+# ```
+
+# %% [markdown] tags=["solution"]
+# ```{solution-start} ex-01-mean-mode
+# :class: dropdown
+# ```
+
+# %% tags=["solution"]
+centres = metrics.bin_centres(180)
+estimates = {}
+for label, galaxies_in in (("clean", test_data), ("FGSM", crafted[FGSM])):
+    logits = training.evaluate(iref, data.Loader(galaxies_in, 500, device=dev), keep_outputs=True)["outputs"]
+    for name, zp in (("mean", metrics.zphot_from_logits(logits)), ("mode", centres[logits.argmax(1)])):
+        scores_ = metrics.photoz_metrics(zp, z_test)
+        estimates[(label, name)] = {"σ_MAD (1e-3)": 1e3 * scores_["sigma_mad"], "η (%)": 100 * scores_["eta"]}
+display(pd.DataFrame(estimates).T.round(1))
+
+# %% [markdown] tags=["solution"]
+# FGSM raises the cross-entropy of the true bin: it takes probability away from the truth, and it does not care
+# where that probability goes. The mode reacts all or nothing: it stays put until another bin overtakes the
+# true peak, then jumps there, by one bin (harmless, $|\delta z| \approx 0.006$) or to a distant secondary peak
+# (an outlier at once). The mean moves continuously with the mass that leaves: a little mass sent far away
+# shifts it a little, which widens $\sigma_{MAD}$ without making outliers; a PDF split into two peaks puts it
+# in between, at a redshift that neither peak supports. So the mode tends to resist small attacks better and
+# to fail more abruptly, and the mean to degrade more smoothly; which one comes out worse at this $\varepsilon$
+# depends on how far from the truth the attacked PDFs put their mass, which is what the table measures. On
+# clean galaxies the mean is usually the better estimate: it uses the whole PDF and is not limited by the bin
+# width.
+#
+# ```{solution-end}
+# ```
+
+# %% [markdown]
 # ## References
 #
 # ```{bibliography}

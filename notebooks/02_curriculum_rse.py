@@ -830,3 +830,243 @@ run.claim(
     holds=(nes_acc[L_lo] - pgd_level) - (nes_acc[L_hi] - pgd_level) > SE_NES,
 )
 run.finish()
+
+# %% [markdown]
+# ## Exercises
+#
+# The exercises return to the curriculum of {cite:t}`cai2018curriculum`, the NES attack of
+# {cite:t}`ilyas2018blackbox` and the statistics behind the claims. They reuse this chapter's trained networks
+# (`net_nat`, `cap_runs`) and the NES images (`nes_x`, `nes_y`); each takes seconds on a laptop CPU. A coding
+# exercise gives a function to complete and ends with a self-check cell, which raises an `AssertionError` with
+# a hint until your answer agrees with `helpers`.
+
+# %% [markdown]
+# ```{exercise} The antithetic NES estimate
+# :label: ex-02-nes
+#
+# Complete `nes_estimate(model, x, y, sigma, n_samples, generator)`: the NES estimate of the gradient of
+# $P(y\mid x)$, the softmax probability of each image's own class, from the formula of Fig. 5's section, with
+# $n$ = `n_samples // 2` Gaussian directions $u_i$ per image drawn from `generator`. Query the model forward
+# only, $n_\mathrm{samples}$ times per image (in one batch if you can), and return one estimate per image,
+# shaped like `x`. Why does NES query the pairs $x \pm \sigma u_i$ rather than $x + \sigma u_i$ and $x$
+# itself?
+# ```
+
+
+# %%
+def nes_estimate(
+    model: torch.nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    sigma: float,
+    n_samples: int,
+    generator: torch.Generator,
+) -> torch.Tensor:
+    """Antithetic NES estimate of the gradient of P(y|x) per image, from n_samples queries per image."""
+    raise NotImplementedError("complete nes_estimate")
+
+
+# %% [markdown] tags=["solution"]
+# ```{solution-start} ex-02-nes
+# :class: dropdown
+# ```
+
+
+# %% tags=["solution"]
+def nes_estimate(
+    model: torch.nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    sigma: float,
+    n_samples: int,
+    generator: torch.Generator,
+) -> torch.Tensor:
+    """Antithetic NES estimate of the gradient of P(y|x) per image, from n_samples queries per image."""
+    n, b = n_samples // 2, len(x)
+    u = torch.randn((b, n, *x.shape[1:]), generator=generator).to(x.device, x.dtype)
+    queries = torch.cat([x[:, None] + sigma * u, x[:, None] - sigma * u], 1).flatten(0, 1)  # (b * 2n, ...)
+    with torch.no_grad():
+        p = model(queries).softmax(1).gather(1, y.repeat_interleave(2 * n)[:, None]).view(b, 2, n)
+    weights = (p[:, 0] - p[:, 1]).view(b, n, *([1] * (x.dim() - 1)))
+    return (weights * u).sum(1) / (2 * n * sigma)
+
+
+# %% [markdown] tags=["solution"]
+# By Taylor's theorem, $P(x \pm \sigma u) = P(x) \pm \sigma\,\nabla P \cdot u + \tfrac{\sigma^2}{2} u^\top H u
+# \pm O(\sigma^3)$. The difference of a pair cancels, sample by sample, every term even in $\sigma$: the value
+# $P(y\mid x)$ itself (which, multiplied by $u/\sigma$, has mean zero but a variance that explodes as $\sigma$
+# shrinks) and the curvature term; what is left is $2\sigma\,\nabla P \cdot u + O(\sigma^3)$. A one-sided
+# difference against $P(y\mid x)$ removes the value too, at $n + 1$ queries for $n$ directions, but keeps the
+# curvature term in every sample. Since $\mathbb E[u u^\top] = I$, the average of $(\nabla P \cdot u)\,u$ is
+# $\nabla P$. With the same generator seed, `nes_estimate` reproduces `helpers.attacks.nes_gradient`:
+
+# %% tags=["solution"]
+x4, y4 = nes_x[:4], nes_y[:4]
+mine = nes_estimate(net_nat, x4, y4, nes_sigma, nes_samples, torch.Generator().manual_seed(seed))
+ref = attacks.nes_gradient(
+    net_nat, x4, y4, sigma=nes_sigma, n_samples=nes_samples, generator=torch.Generator().manual_seed(seed)
+)
+print(f"largest difference from helpers.attacks.nes_gradient: {float((mine - ref).abs().max()):.2g}")
+
+# %% [markdown] tags=["solution"]
+# ```{solution-end}
+# ```
+
+# %% tags=["self-check"]
+from helpers import exercises
+
+exercises.check_nes_gradient(nes_estimate)
+print("nes_estimate estimates the gradient of P(y|x) at n_samples queries per image")
+
+# %% [markdown]
+# ```{exercise} The curriculum, epoch by epoch
+# :label: ex-02-schedule
+#
+# Complete `curriculum_step(t, iter_scale)`, the curriculum's radius and PGD iteration count at training
+# progress $t \in [0, 1]$: $\varepsilon = 0.01(1-t) + 0.1t$ and
+# $\operatorname{int}(\text{iter\_scale}\cdot(10(1-t) + 40t))$ iterations, but never fewer than one. The
+# chapter's adversary evaluates it at $t$ = (elapsed epochs) / `epochs`, constant within an epoch. Print the
+# radius, the iterations and the PGD step $2.5\,\varepsilon/\text{iterations}$ of every epoch of this run. Does
+# the curriculum ever train at its final radius 0.1, the radius of the "fixed strong" model it is compared with?
+# ```
+
+
+# %%
+def curriculum_step(t: float, iter_scale: float = 1.0) -> tuple[float, int]:
+    """(eps, PGD iterations) of the curriculum at training progress t in [0, 1]."""
+    raise NotImplementedError("complete curriculum_step")
+
+
+# %% [markdown] tags=["solution"]
+# ```{solution-start} ex-02-schedule
+# :class: dropdown
+# ```
+
+
+# %% tags=["solution"]
+def curriculum_step(t: float, iter_scale: float = 1.0) -> tuple[float, int]:
+    """(eps, PGD iterations) of the curriculum at training progress t in [0, 1]."""
+    radius = 0.01 * (1 - t) + 0.1 * t
+    # A tiny margin before truncating: 10 (1 - t) + 40 t can land just below an integer in floating point.
+    iterations = max(1, int(iter_scale * (10 * (1 - t) + 40 * t) + 1e-9))
+    return radius, iterations
+
+
+for e in range(epochs):
+    radius, iterations = curriculum_step(e / epochs, iter_scale)
+    print(f"epoch {e + 1}: ε = {radius:.4f}, {iterations} PGD iterations, step {2.5 * radius / iterations:.4f}")
+
+# %% [markdown] tags=["solution"]
+# No. The last of $E$ epochs starts after $E-1$ of them, at $t = (E-1)/E$, so it trains at
+# $\varepsilon = 0.1 - 0.09/E$: 0.082 with 5 epochs, 0.0985 with 60. The curriculum's hardest attack is
+# weaker than the fixed strong model's, which trains at its radius from the first batch; part of the
+# curriculum's better natural accuracy may come from that difference alone, and a fair comparison would also
+# evaluate both at the radii they were trained on. With a small `iter_scale` the iteration count barely moves
+# (it is at least one), so the step $2.5\,\varepsilon/\text{iterations}$ grows with $\varepsilon$ and PGD
+# degenerates towards a single, large FGSM-like step.
+#
+# ```{solution-end}
+# ```
+
+# %% tags=["self-check"]
+exercises.check_curriculum_schedule(curriculum_step)
+print("curriculum_step agrees with helpers.curriculum.schedule")
+
+# %% [markdown]
+# ```{exercise} How good is a NES gradient?
+# :label: ex-02-nes-quality
+#
+# For Net (`net_nat`) and four NES images, compare NES estimates (`helpers.attacks.nes_gradient`) made of 100,
+# 500 and 2,000 queries with the exact gradient of $P(y\mid x)$ (autograd): their cosine, and the share of
+# pixels where their signs agree. For small $\sigma$, $n$ antithetic pairs of Gaussian directions in $d$
+# dimensions give an estimate whose cosine with the gradient is about $(1 + (d+1)/n)^{-1/2}$; check this with
+# $d = 3072$. Why does PGD along the sign of such a poor estimate lower the accuracy at all?
+# ```
+
+# %% [markdown] tags=["solution"]
+# ```{solution-start} ex-02-nes-quality
+# :class: dropdown
+# ```
+
+# %% tags=["solution"]
+x4, y4 = nes_x[:4], nes_y[:4]
+x_req = x4.clone().requires_grad_(True)
+(g_true,) = torch.autograd.grad(net_nat(x_req).softmax(1).gather(1, y4[:, None]).sum(), x_req)
+g_true = g_true.flatten(1)
+d = g_true.shape[1]
+for queries in (100, 500, 2000):
+    g_nes = attacks.nes_gradient(
+        net_nat, x4, y4, sigma=nes_sigma, n_samples=queries, generator=torch.Generator().manual_seed(seed)
+    ).flatten(1)
+    cos = torch.nn.functional.cosine_similarity(g_nes, g_true, dim=1)
+    signs = (g_nes.sign() == g_true.sign()).float().mean(1)
+    predicted = (1 + (d + 1) / (queries // 2)) ** -0.5
+    print(
+        f"{queries:5d} queries: cosine {cos.mean():.3f} (predicted {predicted:.3f}), "
+        f"signs agree on {signs.mean():.1%} of the pixels"
+    )
+
+# %% [markdown] tags=["solution"]
+# With $\hat g = \frac1n\sum_i (g\cdot u_i)\,u_i$ and Gaussian $u_i$, $\mathbb E[\hat g] = g$ and
+# $\mathbb E\|\hat g\|^2 = \|g\|^2(1 + (d+1)/n)$, hence the cosine above. With $n \ll d$ the estimate is
+# mostly noise: at 100 queries the cosine is about 0.13. PGD does not need more: a step
+# $-\alpha\,\mathrm{sign}(\hat g)$ changes $P(y\mid x)$ by about $-\alpha\, g \cdot \mathrm{sign}(\hat g)$,
+# which is negative on average as soon as the signs agree on more than half of the (weighted) pixels; the
+# noise averages out over the iterations, and the projection keeps the perturbation in the ball. A budget of
+# $L$ queries buys $L/N$ such steps: fewer, better estimates or more, noisier ones, the trade-off of Fig. 5.
+# The formula divides expectations instead of taking the expectation of a ratio, so it is an approximation, and
+# the printed cosines follow it closely. With Gaussian directions it does not depend on the gradient at all, only
+# on $d$ and $n$: in 3,072 dimensions, a useful estimate needs hundreds of queries whatever the network.
+#
+# ```{solution-end}
+# ```
+
+# %% [markdown]
+# ```{exercise} How many test images would settle it?
+# :label: ex-02-resolution
+#
+# The claims of this chapter use a priori resolutions: on $n$ images an accuracy near 50% has a standard
+# error of $0.5/\sqrt n$, and the difference of two independent accuracies $\sqrt2$ times that (`SE_DIFF`).
+# (a) Why is $0.5/\sqrt n$ an upper bound for any accuracy? (b) How many images resolve a difference of 1
+# point, or of 3 points, at one and at two standard errors? (c) Express the difference between BigNet's and
+# Net's battery means (`rob_big`, `rob_net`) in units of `SE_DIFF`. Are the two accuracies independent, and
+# what would a paired comparison use instead?
+# ```
+
+# %% [markdown] tags=["solution"]
+# ```{solution-start} ex-02-resolution
+# :class: dropdown
+# ```
+
+# %% tags=["solution"]
+for diff in (0.01, 0.03):
+    for k in (1, 2):
+        n_needed = int(np.ceil(k**2 / (2 * diff**2) - 1e-9))
+        print(f"a {100 * diff:.0f}-point difference at {k} standard error(s): {n_needed:,} images")
+print(
+    f"BigNet − Net, battery mean: {100 * (rob_big - rob_net):+.1f} points = {(rob_big - rob_net) / SE_DIFF:+.1f} "
+    f"standard errors of a difference on {n_battery} images"
+)
+
+# %% [markdown] tags=["solution"]
+# (a) Correct or not, one image is a Bernoulli draw of variance $p(1-p) \le 1/4$, so the standard error of the
+# mean of $n$ is at most $0.5/\sqrt n$. (b) Resolving $\Delta$ at $k$ standard errors needs
+# $k\sqrt2 \cdot 0.5/\sqrt n \le \Delta$, i.e. $n \ge k^2/(2\Delta^2)$: 5,000 and 20,000 images for one point,
+# 556 and 2,223 for three, more than the chapter's battery at small profiles. (c) The two networks are scored on
+# the same images, so their accuracies are not independent: images that are easy (or hard) for both move both
+# numbers together. A paired comparison looks at the images where the networks disagree, e.g. McNemar's test
+# on the counts "BigNet right, Net wrong" and the reverse; when the networks mostly err on the same images
+# its standard error is smaller than `SE_DIFF`, so the a priori resolution is conservative. The battery mean
+# also averages several attacks on the same images, which are strongly correlated, so it is not worth more
+# images than the battery has.
+#
+# ```{solution-end}
+# ```
+
+# %% [markdown]
+# ## References
+#
+# ```{bibliography}
+# :filter: docname in docnames
+# :list: bullet
+# ```

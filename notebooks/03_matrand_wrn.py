@@ -774,3 +774,218 @@ run.claim(
     holds=noise_gain_eot < noise_gain,
 )
 run.finish()
+
+# %% [markdown]
+# ## Exercises
+#
+# The exercises return to the random starts and the mixed training of {cite:t}`araujo2020matrand`, the two
+# threat models, and the checkpoint selection of {cite:t}`rice2020overfitting`. They reuse this chapter's
+# radii (`eps`, `eps_l2`), its evaluation attacks (`eval_threat`), the MAT-Rand wide ResNet
+# (`t2_runs["mat_rand"]`), the test images (`test_data`) and the robust-overfitting run (`of`, `of_best`);
+# each takes seconds on a laptop CPU. A coding exercise gives a function to complete and ends with a self-check
+# cell, which raises an `AssertionError` with a hint until your answer agrees with `helpers`.
+
+# %% [markdown]
+# ```{exercise} A uniform random start in the ℓ2 ball
+# :label: ex-03-l2-start
+#
+# PGD starts from a random point of the ball. For $\ell_\infty$ that is a uniform draw per pixel; for $\ell_2$
+# it takes more care. Complete `l2_random_start(shape, eps, generator)`: a tensor of `shape` (B, ...) whose B
+# samples are independent and uniform in the $\ell_2$ ball of radius `eps` in $d$ dimensions, $d$ the number
+# of entries of one sample. A Gaussian vector divided by its norm is uniform on the sphere; how must the radius
+# be distributed, given that the volume within radius $r$ grows like $r^d$? What goes wrong with a radius
+# uniform on $[0, \varepsilon]$, and with a uniform draw in the cube followed by the projection onto the ball?
+# ```
+
+
+# %%
+def l2_random_start(shape: tuple[int, ...], eps: float, generator: torch.Generator | None = None) -> torch.Tensor:
+    """B = shape[0] independent draws, uniform in the l2 ball of radius eps in numel(shape[1:]) dimensions."""
+    raise NotImplementedError("complete l2_random_start")
+
+
+# %% [markdown] tags=["solution"]
+# ```{solution-start} ex-03-l2-start
+# :class: dropdown
+# ```
+
+
+# %% tags=["solution"]
+def l2_random_start(shape: tuple[int, ...], eps: float, generator: torch.Generator | None = None) -> torch.Tensor:
+    """B = shape[0] independent draws, uniform in the l2 ball of radius eps in numel(shape[1:]) dimensions."""
+    per_sample = (-1, *([1] * (len(shape) - 1)))
+    direction = torch.randn(shape, generator=generator)
+    direction = direction / direction.flatten(1).norm(dim=1).clamp_min(1e-12).view(per_sample)
+    d = direction[0].numel()
+    radius = torch.rand(shape[0], generator=generator).pow(1.0 / d).view(per_sample)
+    return eps * radius * direction
+
+
+r = l2_random_start((1000, 3, 32, 32), eps_l2, torch.Generator().manual_seed(seed)).flatten(1).norm(dim=1) / eps_l2
+print(f"CIFAR-10 images, d = 3072: ||δ|| / ε from {r.min():.4f} to {r.max():.4f}, mean {r.mean():.4f}")
+
+# %% [markdown] tags=["solution"]
+# For a uniform point, $P(R \le r) = (r/\varepsilon)^d$, the volume ratio; inverting it, $R = \varepsilon
+# U^{1/d}$ with $U$ uniform on $[0, 1]$. A radius uniform on $[0, \varepsilon]$ gives every shell the same
+# mass, although the outer shells hold almost all of the volume: it crowds the draws near the centre. In
+# $d = 3072$ dimensions the uniform law puts $1 - 0.999^{3072} \approx 95\%$ of the draws within 0.1% of the
+# surface, as printed above: the random start is, in practice, on the sphere. The cube
+# $[-\varepsilon, \varepsilon]^d$ reaches out to $\varepsilon\sqrt d$, so almost every draw in it is
+# projected onto the sphere, and not uniformly: directions near the cube's diagonals are favoured.
+#
+# ```{solution-end}
+# ```
+
+# %% tags=["self-check"]
+from helpers import exercises
+
+exercises.check_l2_random_start(l2_random_start)
+print("l2_random_start is uniform in the l2 ball")
+
+# %% [markdown]
+# ```{exercise} MAT-Max, one image at a time
+# :label: ex-03-mat-max
+#
+# MAT-Rand draws one attack per batch; MAT-Max crafts both the $\ell_\infty$ and the $\ell_2$ examples and
+# keeps, image by image, the one with the higher cross-entropy. Complete `mat_max_pick(model, x_linf, x_l2,
+# y)`, which returns that per-image choice (the $\ell_\infty$ example on a tie). Then attack the chapter's
+# MAT-Rand wide ResNet on 64 test images with the two PGD attacks of `matrand.attacks_for(eval_threat)`, and
+# compare its accuracy under each attack and under your pick. How often does each attack win? What does
+# MAT-Max cost per batch, compared with MAT-Rand?
+# ```
+
+
+# %%
+def mat_max_pick(model: torch.nn.Module, x_linf: torch.Tensor, x_l2: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """For each image, the adversarial example (l-inf or l2) with the higher cross-entropy."""
+    raise NotImplementedError("complete mat_max_pick")
+
+
+# %% [markdown] tags=["solution"]
+# ```{solution-start} ex-03-mat-max
+# :class: dropdown
+# ```
+
+
+# %% tags=["solution"]
+def mat_max_pick(model: torch.nn.Module, x_linf: torch.Tensor, x_l2: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """For each image, the adversarial example (l-inf or l2) with the higher cross-entropy."""
+    ce = torch.nn.functional.cross_entropy
+    with torch.no_grad():
+        keep_linf = ce(model(x_linf), y, reduction="none") >= ce(model(x_l2), y, reduction="none")
+    return torch.where(keep_linf.view(-1, *([1] * (x_linf.dim() - 1))), x_linf, x_l2)
+
+
+mat_net = t2_runs["mat_rand"][0].eval()
+x_mm, y_mm = test_data.subset(torch.arange(64)).float(dev)
+two = matrand.attacks_for(eval_threat, generator=torch.Generator().manual_seed(seed))
+x_inf, x_two = two["pgd_linf"](mat_net, x_mm, y_mm), two["pgd_l2"](mat_net, x_mm, y_mm)
+x_pick = mat_max_pick(mat_net, x_inf, x_two, y_mm)
+with torch.no_grad():
+    for name, xa in (("l-inf PGD", x_inf), ("l2 PGD", x_two), ("per-image pick", x_pick)):
+        print(f"{name:>14}: accuracy {(mat_net(xa).argmax(1) == y_mm).float().mean():.1%}")
+linf_wins = float((x_pick == x_inf).flatten(1).all(1).float().mean())
+print(f"the l-inf example has the higher loss for {linf_wins:.0%} of the images")
+
+# %% [markdown] tags=["solution"]
+# The choice is per image: computing one batch-mean loss per attack and keeping the whole batch of the winner
+# is a different (and weaker) adversary. MAT-Max runs both attacks on every batch, twice the attack cost of
+# MAT-Rand (plus a forward pass per candidate), and each image trains on its worst case. The accuracy under the
+# pick is close to the accuracy under the union of the two threat models (an image counts as robust only if
+# both attacks fail), the number that matters for a network meant to resist both; it is usually at or below
+# the lower of the two single-attack accuracies, though not always exactly: the higher loss is not always the
+# misclassified one. Which attack wins more often depends on the radii: the two balls are not comparable
+# (next exercise).
+#
+# ```{solution-end}
+# ```
+
+# %% tags=["self-check"]
+exercises.check_mat_max(mat_max_pick)
+print("mat_max_pick keeps, per image, the candidate with the higher loss")
+
+# %% [markdown]
+# ```{exercise} Neither ball contains the other
+# :label: ex-03-balls
+#
+# The $\ell_\infty$ ball of radius `eps` and the $\ell_2$ ball of radius `eps_l2` live in $d = 3 \times 32
+# \times 32$ dimensions. Compute the $\ell_2$ length of a corner of the $\ell_\infty$ ball, the radius of the
+# largest $\ell_\infty$ ball inside the $\ell_2$ ball, and how far a perturbation of the $\ell_2$ ball can move
+# one pixel. Does either ball contain the other? What does this say about Table 1 and Table 2: why can
+# $\ell_\infty$ training leave a network exposed to $\ell_2$ attacks, and why does training on both help?
+# ```
+
+# %% [markdown] tags=["solution"]
+# ```{solution-start} ex-03-balls
+# :class: dropdown
+# ```
+
+# %% tags=["solution"]
+d = 3 * 32 * 32
+print(f"corner of the l-inf ball: l2 length eps·√d = {eps * d**0.5:.3f} (the l2 radius is {eps_l2:g})")
+print(f"largest l-inf ball inside the l2 ball: radius eps_l2/√d = {eps_l2 / d**0.5:.4f} (the l-inf radius is {eps:g})")
+print(f"one pixel alone can move by eps_l2 = {eps_l2:g} in the l2 ball, {eps_l2 / eps:.0f} times eps")
+
+# %% [markdown] tags=["solution"]
+# The $\ell_\infty$ ball sits inside the $\ell_2$ ball only if its corners do, $\varepsilon\sqrt d \le
+# \varepsilon_2$; the $\ell_2$ ball sits inside the $\ell_\infty$ ball only if $\varepsilon_2 \le \varepsilon$.
+# With $\varepsilon < \varepsilon_2 < \varepsilon\sqrt d$, as printed for this run, neither holds: the
+# $\ell_\infty$ ball holds dense perturbations (every pixel a little) that are long in $\ell_2$, and the
+# $\ell_2$ ball holds sparse ones (a few pixels a lot) that are far outside the $\ell_\infty$ ball. A network
+# trained on one threat model learns to ignore the perturbations of that shape, not the other: $\ell_\infty$
+# training makes it insensitive to small changes everywhere, but an $\ell_2$ attack can spend its budget on the
+# few pixels that matter. Training on both (MAT) covers the union of the two balls with one network; the
+# capacity that the second threat model takes is why the document saw MAT-Rand lose a little under
+# $\ell_\infty$ PGD while gaining much under $\ell_2$ PGD.
+#
+# ```{solution-end}
+# ```
+
+# %% [markdown]
+# ```{exercise} The optimism of selecting on the test set
+# :label: ex-03-selection
+#
+# Fig. 2 selects the checkpoint on the validation split. Suppose one picks instead the epoch with the highest
+# test robust accuracy, as much of the literature does. From `of` (one row per epoch), compare the test robust
+# accuracy of that epoch with that of the epoch selected on validation (`of_best`). Then simulate: if $K$
+# checkpoints all had the same true robust accuracy $p$, each measured on `n_test_curve` images, by how much
+# would the best measured value exceed $p$ on average? Compare it with the gap you found.
+# ```
+
+# %% [markdown] tags=["solution"]
+# ```{solution-start} ex-03-selection
+# :class: dropdown
+# ```
+
+# %% tags=["solution"]
+test_curve = of["test_robust_acc"]
+on_val, on_test = int(of_best["epoch"]), int(test_curve.idxmax())
+print(f"selected on validation: epoch {on_val}, test robust accuracy {test_curve[on_val]:.1%}")
+print(f"selected on test: epoch {on_test}, test robust accuracy {test_curve.max():.1%}")
+p_true, k_epochs = float(test_curve.mean()), len(test_curve)
+draws = np.random.default_rng(seed).binomial(n_test_curve, p_true, size=(10000, k_epochs)) / n_test_curve
+print(
+    f"{k_epochs} equally good checkpoints measured on {n_test_curve} images: the best reads "
+    f"{100 * (draws.max(1).mean() - p_true):+.1f} points above the truth on average"
+)
+
+# %% [markdown] tags=["solution"]
+# The maximum of $K$ noisy measurements is biased upwards: with independent errors of standard deviation
+# $s = \sqrt{p(1-p)/n}$, it exceeds the truth by about $s$ times the expected maximum of $K$ standard normals (about
+# 1.5 for 10 checkpoints, 2.2 for 40). Test-set selection reports that maximum, so part of its advantage over
+# the validation choice is measurement noise, not a better network; the validation choice is an honest estimate
+# because the test set took no part in it. The simulation overstates the bias somewhat, since the checkpoints
+# are measured on the same images and neighbouring epochs make correlated errors, and it ignores real
+# differences between epochs (the robust overfitting itself), which the test-set pick also exploits. If the gap
+# you found is of the size of the simulated bias, it says little about the epochs themselves.
+#
+# ```{solution-end}
+# ```
+
+# %% [markdown]
+# ## References
+#
+# ```{bibliography}
+# :filter: docname in docnames
+# :list: bullet
+# ```
