@@ -48,6 +48,11 @@ NOT_REPRODUCED_AT_CI: dict[str, dict[str, str]] = {
         "fgsm_training_leaves_pgd": "the same cause: at ci FGSM training buys little robustness against FGSM, and "
         "PGD raises sigma_MAD about as much as FGSM does (x1.3 where the claim asks x2)",
     },
+    "03_matrand_wrn": {
+        "l2_training_best_under_l2": "at ci (BasicNet near 27% clean accuracy after 8 epochs on 1,980 images) l2 "
+        "and l-inf PGD training tie under the l2 attack (23.6% and 23.6% on 500 test images, FGSM training "
+        "22.4%); the document's 3.8-point lead is below one standard error of a difference at this scale",
+    },
     "05_cure_topology": {
         "flatter_boundary": "at ci the fitted curvature on the adversarial x random plane is lowest for the base "
         "network (median |kappa| 0.028 against 0.033 for AT and 0.037 for CURE over 10 images); on the "

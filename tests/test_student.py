@@ -314,3 +314,12 @@ def test_committed_timings_match_their_schema():
     for r in runs:
         assert {"chapter", "profile", "device_type", "device_name", "wall_time_s", "date"} <= set(r)
         assert r["profile"] in ("quick", "ci", "full") and r["wall_time_s"] > 0
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "notebooks").glob("*.py")), ids=lambda p: p.stem)
+def test_sources_hold_no_control_characters(path):
+    """A Python string that lost its raw prefix turns MyST's ``\\alpha`` or ``\\varepsilon`` into a bell or a
+    vertical tab (it happened in the primer); the rendered page then shows garbage instead of the symbol."""
+    text = path.read_text(encoding="utf-8")
+    bad = [(text.count("\n", 0, m.start()) + 1, repr(m.group())) for m in re.finditer(r"[\x00-\x08\x0b-\x1f]", text)]
+    assert not bad, f"{path.name}: control characters (line, char): {bad[:5]}"
