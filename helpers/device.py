@@ -129,21 +129,30 @@ def _version(dist: str) -> str | None:
         return None
 
 
+# Files the pipeline itself rewrites while chapters run: changes to them do not make a run's code "dirty".
+PIPELINE_OUTPUTS = ("book/timings.json",)
+
+
 def git_revision(path: str | os.PathLike[str] | None = None) -> str | None:
-    """The checkout's commit (with ``-dirty`` when it has local changes), or None outside git."""
+    """The checkout's commit, 12 hex digits, with ``-dirty`` when tracked files other than the pipeline's own
+    records (:data:`PIPELINE_OUTPUTS`) have local changes; None outside git."""
     cwd = Path(path) if path else Path(__file__).resolve().parent
-    try:
-        rev = subprocess.run(
-            ["git", "describe", "--always", "--dirty", "--abbrev=12"],
-            cwd=cwd,
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=True,
+
+    def git(*args: str) -> str:
+        return subprocess.run(
+            ["git", *args], cwd=cwd, capture_output=True, text=True, timeout=10, check=True
         ).stdout.strip()
+
+    try:
+        rev = git("rev-parse", "--short=12", "HEAD")
+        top = Path(git("rev-parse", "--show-toplevel"))
+        excluded = [f":(exclude){top / p}" for p in PIPELINE_OUTPUTS]
+        changed = git("status", "--porcelain", "--untracked-files=no", "--", str(top), *excluded)
     except (OSError, subprocess.SubprocessError):
         return None
-    return rev or None
+    if not rev:
+        return None
+    return f"{rev}-dirty" if changed else rev
 
 
 def run_metadata(device: torch.device | str | None = None) -> dict[str, Any]:

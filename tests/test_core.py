@@ -146,3 +146,27 @@ def test_pipeline_script_runs_a_notebook_with_injected_parameters(tmp_path):
     (tmp_path / "notebooks" / "98_bad.py").write_text("# %%\nx = 1\n")
     with pytest.raises(ValueError, match="parameters"):
         pipeline.script_source(tmp_path / "notebooks" / "98_bad.py", {})
+
+
+def test_git_revision_ignores_the_pipelines_own_records(tmp_path):
+    """A chapter run rewrites book/timings.json; that must not mark the runs after it as built from dirty code."""
+    import subprocess
+
+    from helpers.device import git_revision
+
+    def git(*args: str) -> None:
+        subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=tmp_path, check=True)
+
+    (tmp_path / "book").mkdir()
+    (tmp_path / "book" / "timings.json").write_text("[]")
+    (tmp_path / "code.py").write_text("x = 1\n")
+    git("init", "-q")
+    git("add", ".")
+    git("commit", "-qm", "init")
+    clean = git_revision(tmp_path)
+    assert clean is not None and len(clean) == 12 and "dirty" not in clean
+    (tmp_path / "book" / "timings.json").write_text("[{}]")
+    assert git_revision(tmp_path) == clean
+    (tmp_path / "code.py").write_text("x = 2\n")
+    assert git_revision(tmp_path) == f"{clean}-dirty"
+    assert git_revision(tmp_path / "book") == f"{clean}-dirty"  # from a subfolder too
