@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -150,8 +151,6 @@ def test_pipeline_script_runs_a_notebook_with_injected_parameters(tmp_path):
 
 def test_git_revision_ignores_the_pipelines_own_records(tmp_path):
     """A chapter run rewrites book/timings.json; that must not mark the runs after it as built from dirty code."""
-    import subprocess
-
     from helpers.device import git_revision
 
     def git(*args: str) -> None:
