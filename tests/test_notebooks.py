@@ -51,7 +51,7 @@ NOT_REPRODUCED_AT_CI: dict[str, dict[str, str]] = {
     "03_matrand_wrn": {
         "l2_training_best_under_l2": "at ci (BasicNet near 27% clean accuracy after 8 epochs on 1,980 images) l2 "
         "and l-inf PGD training tie under the l2 attack (23.6% and 23.6% on 500 test images, FGSM training "
-        "22.4%); the document's 3.8-point lead is below one standard error of a difference at this scale. The "
+        "22.4%); the document's 3.8-point lead is only 1.2 standard errors of a difference (3.2 points) here. The "
         "lead is seed noise there: seeds 1 and 2 give +1.6 and -1.6 points over the better other training. A "
         "smaller BasicNet rate (0.03) gives +6.8 points but then training at eps 0.045 stops learning (8.4% "
         "under l-inf PGD, 5.6% with 10 epochs), which reverses under_training_hurts_more",
