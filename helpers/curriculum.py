@@ -24,7 +24,7 @@ Images are (B, 3, 32, 32) in [0, 1]; every radius and step is in [0, 1] pixel un
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pandas as pd
@@ -33,8 +33,7 @@ from torch import nn
 
 from helpers import attacks as A
 from helpers import training
-from helpers.data import Loader
-from helpers.models import count_parameters
+from helpers.models import architecture, count_parameters
 from helpers.models.cifar_nets import ACTIVATIONS, BasicNet
 from helpers.models.noise import GaussianNoise, NoisyConv2d, NoisyLinear
 from helpers.params import check_choice, check_fraction, check_int, check_nonnegative, check_positive, check_real
@@ -219,6 +218,7 @@ class Ensemble(nn.Module):
 
 
 # ---------------------------------------------------------------- the chapter's networks
+@architecture("curriculum")
 def build(
     arch: str,
     *,
@@ -287,62 +287,10 @@ def make_optimizer(name: str, model: nn.Module, lr: float, weight_decay: float) 
     return torch.optim.AdamW(groups, lr=lr)
 
 
-# ---------------------------------------------------------------- evaluation
-def battery(
-    model: nn.Module,
-    loader: Loader,
-    eps_list: Iterable[float],
-    delta_list: Iterable[float],
-    steps: int,
-    *,
-    attack_model: nn.Module | None = None,
-    eot_samples: int = 1,
-    seed: int = 0,
-    desc: str = "battery",
-) -> pd.DataFrame:
-    """Accuracy of ``model`` under l-inf PGD for each radius ``eps`` (rows) and step ``delta`` (columns).
-
-    Each attack runs ``steps`` iterations from a random start (drawn from a generator seeded with ``seed``, the
-    same for every model). ``attack_model`` (default: ``model``) is what the attacker differentiates, with
-    ``eot_samples`` draws per step; randomized models predict through ``model`` (say an :class:`Ensemble`).
-    """
-    check_int("steps", steps, low=1)
-    target = model if attack_model is None else attack_model
-    rows = {}
-    for eps in eps_list:
-        row = {}
-        for delta in delta_list:
-            gen = torch.Generator().manual_seed(seed)
-            atk = A.make_attack(
-                "pgd", eps, alpha=delta, steps=steps, random_start=True, eot_samples=eot_samples, generator=gen
-            )
-            row[delta] = training.accuracy(model, loader, lambda _m, x, y, a=atk: a(target, x, y), desc=desc)
-        rows[eps] = row
-    out = pd.DataFrame(rows).T
-    out.index.name, out.columns.name = "eps", "delta"
-    return out
-
-
+# ---------------------------------------------------------------- evaluation (the battery: helpers.evaluate)
 def aggregated_score(grid: pd.DataFrame) -> float:
     """The document's "aggregated attacked score": the sum over the battery of the accuracies, in %."""
     return float(100 * grid.to_numpy().sum())
-
-
-def pgd_accuracy(
-    model: nn.Module,
-    loader: Loader,
-    eps: float,
-    alpha: float,
-    steps: int,
-    *,
-    attack_model: nn.Module | None = None,
-    eot_samples: int = 1,
-    seed: int = 0,
-    desc: str = "pgd",
-) -> float:
-    """Accuracy of ``model`` under one seeded l-inf PGD attack on ``attack_model`` (see :func:`battery`)."""
-    return float(battery(model, loader, [eps], [alpha], steps, attack_model=attack_model,
-                         eot_samples=eot_samples, seed=seed, desc=desc).iloc[0, 0])  # fmt: skip
 
 
 # ---------------------------------------------------------------- effective rank (Sec. 5)
@@ -400,7 +348,7 @@ def trade_off(clean: float, robust: float, other_clean: float, other_robust: flo
 
 __all__ = [
     "ARCHS", "DEFENSES", "OPTIMIZERS", "SCHEMES", "Ensemble", "LowRankInput", "add_rse", "aggregated_score",
-    "battery", "build", "curriculum_adversary", "has_rse", "effective_rank", "fixed_adversary", "make_optimizer",
-    "parameter_table", "pgd_accuracy", "principal_directions", "schedule", "spectral_normalize", "to_pni",
+    "build", "curriculum_adversary", "has_rse", "effective_rank", "fixed_adversary", "make_optimizer",
+    "parameter_table", "principal_directions", "schedule", "spectral_normalize", "to_pni",
     "trade_off",
 ]  # fmt: skip

@@ -83,18 +83,26 @@ def cache_dir() -> Path:
 class TensorData:
     """An in-memory split: ``x`` uint8 (N, C, H, W) images (or float in physical units), ``y`` int64 (N,), the
     class names, and ``extra``: further per-sample model inputs (N, ...) such as the photo-z chapter's E(B-V),
-    which loaders yield after ``y`` and attacks never perturb."""
+    which loaders yield after ``y`` and attacks never perturb. ``source``: (N,) int64, each sample's index in
+    the split it was loaded from (``None``: the split itself), so results can name the exact test images."""
 
     x: torch.Tensor
     y: torch.Tensor
     classes: tuple[str, ...]
     extra: tuple[torch.Tensor, ...] = ()
+    source: torch.Tensor | None = None
 
     def __len__(self) -> int:
         return int(self.y.shape[0])
 
+    @property
+    def indices(self) -> list[int]:
+        """Each sample's index in the split it was loaded from (see ``source``)."""
+        return (torch.arange(len(self)) if self.source is None else self.source).tolist()
+
     def subset(self, index: torch.Tensor) -> TensorData:
-        return TensorData(self.x[index], self.y[index], self.classes, tuple(e[index] for e in self.extra))
+        src = torch.arange(len(self)) if self.source is None else self.source
+        return TensorData(self.x[index], self.y[index], self.classes, tuple(e[index] for e in self.extra), src[index])
 
     def float(self, device: torch.device | str = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
         """All images as float32 in [0, 1] on ``device``, with their labels."""

@@ -31,6 +31,7 @@ from helpers import augment as augment_mod
 from helpers.attacks import AttackFn, eval_mode
 from helpers.data import Loader, TensorData
 from helpers.losses import REGNET_KINDS, kurtosis, regnet_loss
+from helpers.models.registry import architecture
 from helpers.params import check_choice, check_int, check_nonnegative, check_positive
 
 LOSSES = ("ce", *REGNET_KINDS)
@@ -59,7 +60,7 @@ def relabel(data: TensorData, groups: Sequence[Sequence[int]]) -> TensorData:
     keep = torch.nonzero(new >= 0).flatten()
     names = tuple(",".join(data.classes[int(c)] for c in g) for g in groups)
     sub = data.subset(keep)
-    return TensorData(sub.x, new[keep], names, sub.extra)
+    return TensorData(sub.x, new[keep], names, sub.extra, sub.source)
 
 
 def synthetic_latent_problem(
@@ -89,6 +90,7 @@ def synthetic_latent_problem(
     return TensorData(x, y, tuple(str(c) for c in range(num_classes)))
 
 
+@architecture("mlp_encoder")
 def mlp_encoder(dim_in: int, dim: int, hidden: int = 128) -> nn.Module:
     """A two-hidden-layer ReLU MLP from (B, dim_in) to a (B, dim) latent code, for the synthetic problem."""
     return nn.Sequential(
@@ -389,7 +391,7 @@ def attack_curve(
     (default: cross-entropy on z as logits). PGD takes ``steps`` steps of 2.5 eps / steps from a random start
     drawn from a generator seeded with ``seed``. The model is evaluated in eval mode.
     """
-    from helpers import attacks, training
+    from helpers import attacks, evaluate
 
     check_choice("attack", attack, ("fgsm", "pgd"))
     out = []
@@ -403,7 +405,7 @@ def attack_curve(
             atk = lambda m, x, y, e=e, gen=gen: attacks.pgd(  # noqa: E731
                 m, x, y, e, 2.5 * e / steps, steps, random_start=True, loss_fn=loss_fn, generator=gen
             )
-        out.append(training.accuracy(model, loader, atk, desc=f"{desc} {attack} eps={e:g}".strip()))
+        out.append(evaluate.accuracy(model, loader, atk, desc=f"{desc} {attack} eps={e:g}".strip()))
     return out
 
 

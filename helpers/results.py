@@ -80,6 +80,7 @@ class Run:
         self.device = str(device)
         self.params = _plain(dict(params or {}))
         self.claims: list[dict[str, Any]] = []
+        self.models: list[dict[str, Any]] = []
         self.numbers: dict[str, Any] = {}
         self.started = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
         self._t0 = time.perf_counter()
@@ -112,6 +113,54 @@ class Run:
         self.claims.append({"key": key, "claim": claim, "paper": paper, "ours": ours, "holds": bool(holds)})
         return bool(holds)
 
+    def model(
+        self,
+        name: str,
+        model: Any,
+        grade: Any,
+        *,
+        dataset: str,
+        test_data: Any,
+        sanity: Mapping[str, Any] | None = None,
+        **extra: Any,
+    ) -> dict[str, Any]:
+        """Record a model whose robustness the chapter reports, so a reader can load and attack it again.
+
+        Saves ``model`` (built by a registered builder) under ``<HELPERS_CACHE>/models/`` and appends to the
+        JSON's ``models`` list: name, checkpoint (relative to the cache), dataset, test_indices (the test
+        images ``grade`` was measured on, as indices into the dataset's test split), norm, eps, randomized,
+        robust_accuracy (the suite's, a fraction), clean_accuracy, attack (what produced it), the members'
+        accuracies, the sanity checks (:func:`helpers.suite.sanity_checks`) and any ``extra`` fields.
+        """
+        from helpers.data import cache_dir
+        from helpers.models import save
+        from helpers.training import config_hash
+
+        if any(m["name"] == name for m in self.models):
+            raise ValueError(f"model name {name!r} is already recorded in {self.chapter}")
+        slug = "".join(c if c.isalnum() else "-" for c in name.lower()).strip("-")
+        rel = Path("models") / self.chapter / f"{self.profile}-{slug}-{config_hash(self.params)}.pt"
+        save(model, cache_dir() / rel)
+        summary = grade.summary()
+        entry = {
+            "name": name,
+            "checkpoint": rel.as_posix(),
+            "dataset": dataset,
+            "test_indices": test_data.indices,
+            "norm": grade.suite.norm,
+            "eps": grade.suite.eps,
+            "randomized": grade.suite.randomized,
+            "robust_accuracy": summary["robust_accuracy"],
+            "clean_accuracy": summary["clean_accuracy"],
+            "attack": summary["attack"],
+            "suite": summary["suite"],
+            "members": summary["members"],
+            "sanity_checks": _plain(dict(sanity)) if sanity is not None else None,
+            **_plain(extra),
+        }
+        self.models.append(entry)
+        return entry
+
     @property
     def wall_time_s(self) -> float:
         return time.perf_counter() - self._t0
@@ -128,6 +177,7 @@ class Run:
             "params": self.params,
             "metadata": self.metadata,
             "claims": self.claims,
+            "models": self.models,
             "numbers": self.numbers,
         }
 

@@ -9,7 +9,7 @@
   robust accuracy on a validation loader, tracks the best epoch, and writes an atomic checkpoint after
   every epoch. Rerunning with the same checkpoint path resumes, or returns at once when training is done;
   :func:`checkpoint_path` keys that path by a hash of the run's configuration.
-- :func:`evaluate` measures accuracy (and mean loss) on clean or attacked inputs.
+- Scoring lives in :mod:`helpers.evaluate` (the validation metrics here use it).
 """
 
 from __future__ import annotations
@@ -26,34 +26,14 @@ import torch.nn.functional as F
 from torch import nn
 
 from helpers.attacks import AttackFn, eval_mode
-from helpers.data import Loader, TensorData, cache_dir
+from helpers.data import Loader, cache_dir
 from helpers.device import autocast, synchronize
+from helpers.evaluate import accuracy, bind, evaluate
 from helpers.io import atomic_path
 from helpers.params import check_fraction, check_int
 from helpers.progress import bar
 
 History = list[dict[str, float]]
-
-
-class Bound(nn.Module):
-    """``model`` with its extra inputs fixed for one batch: ``Bound(net, ebv)(x) == net(x, ebv)``.
-
-    Attacks see a plain ``x -> logits`` callable and so perturb the images only; the wrapped model is a
-    submodule, so :func:`~helpers.attacks.eval_mode` on the wrapper reaches it.
-    """
-
-    def __init__(self, model: nn.Module, *extra: torch.Tensor) -> None:
-        super().__init__()
-        self.model = model
-        self.extra = extra
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.model(x, *self.extra)
-
-
-def bind(model: nn.Module, extra: Sequence[torch.Tensor]) -> nn.Module:
-    """``model`` itself when there are no extra inputs, else :class:`Bound`."""
-    return Bound(model, *extra) if len(extra) else model
 
 
 class Adversary:
@@ -212,74 +192,6 @@ def save_checkpoint(path: str | Path, **state: Any) -> Path:
 def load_checkpoint(path: str | Path, map_location: torch.device | str = "cpu") -> dict[str, Any]:
     """Load a checkpoint with ``weights_only=True`` (tensors and plain containers only; no pickled code)."""
     return torch.load(path, map_location=map_location, weights_only=True)
-
-
-@torch.no_grad()
-def _predict(model: nn.Module, x: torch.Tensor, amp: bool) -> torch.Tensor:
-    with autocast(x.device, amp):
-        return model(x).float()
-
-
-def evaluate(
-    model: nn.Module,
-    loader: Loader,
-    *,
-    attack: AttackFn | None = None,
-    amp: bool = False,
-    desc: str | None = None,
-    keep_outputs: bool = False,
-) -> dict[str, Any]:
-    """Accuracy and mean cross-entropy of ``model`` on ``loader``, on clean or ``attack``-ed inputs.
-
-    The model is put in eval mode for the duration (and restored). Returns ``{"acc", "loss", "n",
-    "correct"}`` where ``correct`` is a bool tensor (N,) in loader order (unshuffled loaders only), plus
-    ``"outputs"`` (N, K) on the CPU with ``keep_outputs`` (e.g. the photo-z chapter's redshift PDFs).
-    """
-    correct, outputs, total_loss, n = [], [], 0.0, 0
-    with eval_mode(model):
-        for x, y, *extra in bar(loader, desc=desc or "evaluate", leave=False, total=len(loader)):
-            net = bind(model, extra)
-            if attack is not None:
-                x = attack(net, x, y)
-            logits = _predict(net, x, amp)
-            total_loss += float(F.cross_entropy(logits, y, reduction="sum"))
-            correct.append((logits.argmax(1) == y).cpu())
-            if keep_outputs:
-                outputs.append(logits.cpu())
-            n += len(y)
-    c = torch.cat(correct) if correct else torch.zeros(0, dtype=torch.bool)
-    res = {"acc": float(c.float().mean()) if n else float("nan"), "loss": total_loss / max(n, 1), "n": n, "correct": c}
-    if keep_outputs:
-        res["outputs"] = torch.cat(outputs) if outputs else torch.zeros(0)
-    return res
-
-
-def perturb(
-    model: nn.Module, data: TensorData, attack: AttackFn, *, batch_size: int = 256, desc: str = "perturb"
-) -> TensorData:
-    """Attack every sample of ``data`` once and return the attacked copy (float images, same labels/extras).
-
-    Craft once, score many: evaluating other models on the result measures transfer (Szegedy et al. 2014),
-    and evaluating the same model again costs no further attack. ``model`` is in eval mode while attacking.
-    """
-    loader = Loader(data, batch_size, device=next(model.parameters()).device)
-    parts = []
-    with eval_mode(model):
-        for x, y, *extra in bar(loader, desc=desc, leave=False, total=len(loader)):
-            parts.append(attack(bind(model, extra), x, y).cpu())
-    return TensorData(torch.cat(parts), data.y, data.classes, data.extra)
-
-
-def accuracy(model: nn.Module, loader: Loader, attack: AttackFn | None = None, **kwargs: Any) -> float:
-    """Shorthand for ``evaluate(...)["acc"]``."""
-    return evaluate(model, loader, attack=attack, **kwargs)["acc"]
-
-
-def robust_accuracy(
-    model: nn.Module, loader: Loader, attacks: Mapping[str, AttackFn | None], **kwargs: Any
-) -> dict[str, float]:
-    """Accuracy under each named attack (``None`` = clean): ``{"clean": 0.98, "pgd": 0.01, ...}``."""
-    return {name: accuracy(model, loader, atk, desc=name, **kwargs) for name, atk in attacks.items()}
 
 
 def fit(

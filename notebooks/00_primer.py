@@ -65,7 +65,7 @@ import pandas as pd
 import torch
 from IPython.display import display
 
-from helpers import attacks, data, models, plots, training
+from helpers import attacks, data, evaluate, models, plots, training
 from helpers.device import get_device, seed_everything
 from helpers.results import Run
 
@@ -201,7 +201,7 @@ rows = []
 for norm, family, grid in (("linf", linf, eps_list), ("l2", l2, l2_eps_list)):
     for name, make in family.items():
         for e in grid:
-            acc = training.accuracy(model, test_loader, make(e), desc=f"{name} eps={e}")
+            acc = evaluate.accuracy(model, test_loader, make(e), desc=f"{name} eps={e}")
             rows.append({"norm": norm, "attack": name, "eps": e, "accuracy": acc})
 curves = pd.DataFrame(rows)
 for norm in ("linf", "l2"):

@@ -86,10 +86,11 @@ import pandas as pd
 import torch
 from IPython.display import display
 
-from helpers import attacks, augment, data, galaxies, metrics, plots, training
+from helpers import attacks, augment, data, evaluate, galaxies, metrics, plots, training
 from helpers.device import get_device, seed_everything
 from helpers.models import count_parameters
-from helpers.models.photoz import PhotoZCNN, PhotoZInception
+from helpers.models.photoz import PhotoZInception
+from helpers.models.photoz import build as photoz_net
 from helpers.results import Run
 
 CHAPTER = "01_photoz"
@@ -234,16 +235,7 @@ plots.show(fig, "fig2_pixels", CHAPTER)
 # %%
 def build(arch: str, model_seed: int) -> torch.nn.Module:
     torch.manual_seed(model_seed)
-    scale = list(sim.sky_sigma)  # the input layer divides each band by its sky noise
-    if arch == "inception":
-        return PhotoZInception(width, stamp, input_scale=scale)
-    if arch == "inception_i4_256":
-        return PhotoZInception(width, stamp, i4_width=256, input_scale=scale)
-    if arch == "inception_fc2000":
-        return PhotoZInception(width, stamp, fc_width=2000, input_scale=scale)
-    if arch == "cnn":
-        return PhotoZCNN(width, stamp, input_scale=scale)
-    raise ValueError(f"arch must be one of inception, inception_i4_256, inception_fc2000, cnn (got {arch!r})")
+    return photoz_net(arch, width, stamp, input_scale=list(sim.sky_sigma))  # each band divided by its sky noise
 
 
 def train(
@@ -290,7 +282,7 @@ def train(
 
 
 def zphot(model: torch.nn.Module, test: data.TensorData) -> torch.Tensor:
-    res = training.evaluate(model, data.Loader(test, 500, device=dev), keep_outputs=True)
+    res = evaluate.evaluate(model, data.Loader(test, 500, device=dev), keep_outputs=True)
     return metrics.zphot_from_logits(res["outputs"])
 
 
@@ -338,7 +330,7 @@ ATTACKS = {
     f"PGD {2 * pgd_steps} it.": attacks.make_attack("pgd", eps, alpha=eps / 10, steps=2 * pgd_steps, clip=None),
     "PGD l2": attacks.make_attack("pgd_l2", l2_eps, alpha=l2_alpha, steps=l2_steps, clip=None),
 }
-crafted = {name: training.perturb(iref, test_data, atk, desc=name) for name, atk in ATTACKS.items()}
+crafted = {name: evaluate.perturb(iref, test_data, atk, desc=name) for name, atk in ATTACKS.items()}
 rows = [{"model": "Iref", "images": "non perturbed", **clean}]
 rows += [{"model": "Iref", "images": name, **scores(iref, adv)} for name, adv in crafted.items()]
 table1_iref = pd.DataFrame(rows)
@@ -505,7 +497,7 @@ display(
 fgsm_models = {0.0: iref, **{fa: train(f"FGSM f_a={fa:g}", attack="fgsm", fraction=fa) for fa in fractions}}
 rows = []
 for fa, m in fgsm_models.items():
-    adv = crafted[FGSM] if fa == 0 else training.perturb(m, test_data, ATTACKS[FGSM], desc="FGSM")
+    adv = crafted[FGSM] if fa == 0 else evaluate.perturb(m, test_data, ATTACKS[FGSM], desc="FGSM")
     rows.append({"f_a": fa, "clean": scores(m, test_data), "FGSM": scores(m, adv)})
 # The document's Table 2 (clean/FGSM): bias ×1e-4, σ_MAD ×1e-3, η %.
 PAPER_T2 = {
@@ -537,7 +529,7 @@ display(table2)
 # %%
 fa_max = max(fractions)
 strongest = fgsm_models[fa_max]
-pgd_on_fgsm_trained = scores(strongest, training.perturb(strongest, test_data, ATTACKS[PGD], desc="PGD"))
+pgd_on_fgsm_trained = scores(strongest, evaluate.perturb(strongest, test_data, ATTACKS[PGD], desc="PGD"))
 clean_fgsm_trained = rows[-1]["clean"]
 pd.DataFrame(
     {
@@ -570,8 +562,8 @@ if table3:
             {
                 "model": label,
                 "clean": scores(m, test_data),
-                "FGSM": scores(m, training.perturb(m, test_data, ATTACKS[FGSM])),
-                "PGD": scores(m, training.perturb(m, test_data, ATTACKS[PGD])),
+                "FGSM": scores(m, evaluate.perturb(m, test_data, ATTACKS[FGSM])),
+                "PGD": scores(m, evaluate.perturb(m, test_data, ATTACKS[PGD])),
             }
         )
     table3_rows.insert(
@@ -848,7 +840,7 @@ print(f"l2 length of an FGSM perturbation: one band {one_band:.4f}, five bands {
 #
 # This chapter's redshift is the PDF mean. Another natural estimate is the mode, the centre of the most probable
 # bin. For Iref, compute $\sigma_{MAD}$ and $\eta$ of both estimates on the clean galaxies and on the FGSM
-# galaxies `crafted[FGSM]` (get the logits with `training.evaluate(..., keep_outputs=True)`). Which estimate
+# galaxies `crafted[FGSM]` (get the logits with `evaluate.evaluate(..., keep_outputs=True)`). Which estimate
 # does the attack damage more in your run? Explain how the answer depends on where the attack moves the
 # probability, using the PDFs of Fig. 5.
 # ```
@@ -862,7 +854,7 @@ print(f"l2 length of an FGSM perturbation: one band {one_band:.4f}, five bands {
 centres = metrics.bin_centres(180)
 estimates = {}
 for label, galaxies_in in (("clean", test_data), ("FGSM", crafted[FGSM])):
-    logits = training.evaluate(iref, data.Loader(galaxies_in, 500, device=dev), keep_outputs=True)["outputs"]
+    logits = evaluate.evaluate(iref, data.Loader(galaxies_in, 500, device=dev), keep_outputs=True)["outputs"]
     for name, zp in (("mean", metrics.zphot_from_logits(logits)), ("mode", centres[logits.argmax(1)])):
         scores_ = metrics.photoz_metrics(zp, z_test)
         estimates[(label, name)] = {"σ_MAD (1e-3)": 1e3 * scores_["sigma_mad"], "η (%)": 100 * scores_["eta"]}

@@ -138,7 +138,7 @@ import pandas as pd
 import torch
 from IPython.display import display
 
-from helpers import attacks, augment, data, models, plots, training
+from helpers import attacks, augment, data, evaluate, models, plots, training
 from helpers import curriculum as C
 from helpers.device import get_device, seed_everything
 from helpers.models.noise import is_randomized, noise_scales, with_input_noise
@@ -305,7 +305,7 @@ def natural(model: torch.nn.Module) -> float:
     key = (id(model), "natural")
     if key not in _cache:
         torch.manual_seed(seed)
-        _cache[key] = training.accuracy(predictor(model), test_loader, desc="natural")
+        _cache[key] = evaluate.accuracy(predictor(model), test_loader, desc="natural")
     return _cache[key]
 
 
@@ -314,7 +314,7 @@ def grid(model: torch.nn.Module, eot: int = 1) -> pd.DataFrame:
     key = (id(model), "battery", eot)
     if key not in _cache:
         torch.manual_seed(seed)
-        _cache[key] = C.battery(predictor(model), battery_loader, battery_eps, battery_delta, battery_steps,
+        _cache[key] = evaluate.battery(predictor(model), battery_loader, battery_eps, battery_delta, battery_steps,
                                 attack_model=model, eot_samples=eot, seed=seed)  # fmt: skip
     return _cache[key]
 
@@ -327,8 +327,8 @@ def pgd_acc(
     key = (id(model), "pgd", eps, alpha, eot, id(loader))
     if key not in _cache:
         torch.manual_seed(seed)
-        _cache[key] = C.pgd_accuracy(predictor(model), loader, eps, alpha, eval_steps, attack_model=model,
-                                     eot_samples=eot, seed=seed)  # fmt: skip
+        _cache[key] = float(evaluate.battery(predictor(model), loader, [eps], [alpha], eval_steps, attack_model=model,
+                                             eot_samples=eot, seed=seed).iloc[0, 0])  # fmt: skip
     return _cache[key]
 
 

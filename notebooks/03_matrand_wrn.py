@@ -122,7 +122,7 @@ import pandas as pd
 import torch
 from IPython.display import display
 
-from helpers import data, matrand, models, plots, training
+from helpers import data, evaluate, matrand, models, plots, training
 from helpers.device import get_device, seed_everything
 from helpers.models.noise import noise_parameters, noise_scales, with_input_noise
 from helpers.results import Run
@@ -265,7 +265,7 @@ def train(
     common = dict(optimizer=opt, scheduler=sched, epochs=n_epochs, adversary=adversary, seed=seed, desc=tag)
     best = None
     if early_stop:
-        test_curve = (lambda m: training.accuracy(m, curve_loader, curve_attack, desc="test curve")) if curve else None
+        test_curve = (lambda m: evaluate.accuracy(m, curve_loader, curve_attack, desc="test curve")) if curve else None
         history, best = matrand.fit_selected(
             model, loader, val_loader, val_attack=curve_attack, checkpoint=ckpt, test_curve=test_curve,
             on_epoch_end=log, **common,
@@ -288,7 +288,7 @@ def score(model: torch.nn.Module, attack: str, eot: int = 1) -> float:
     if key not in _scores:
         torch.manual_seed(seed)  # the same attack starts and noise draws for every model
         atk = matrand.attacks_for(eval_threat, eot_samples=eot)[attack]
-        _scores[key] = training.accuracy(model, test_loader, atk, desc=f"{attack} eot={eot}")
+        _scores[key] = evaluate.accuracy(model, test_loader, atk, desc=f"{attack} eot={eot}")
     return _scores[key]
 
 

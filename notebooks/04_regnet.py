@@ -140,7 +140,7 @@ import pandas as pd
 import torch
 from IPython.display import display
 
-from helpers import attacks, data, latent, plots, training
+from helpers import attacks, data, evaluate, latent, plots, training
 from helpers.device import get_device, seed_everything
 from helpers.latent import LatentConfig
 from helpers.results import Run
@@ -459,15 +459,15 @@ def regnet(m: float, kind: str = "cov", fk: float = fk_tuned, **kw) -> LatentCon
     return dataclasses.replace(TEN, loss=kind, mu_t=m, kurtosis_weight=fk, **kw)
 
 
-acc_ce = training.accuracy(train(ce_cfg, train10), test10_loader)
+acc_ce = evaluate.accuracy(train(ce_cfg, train10), test10_loader)
 acc_rows = [
-    {"loss": name, "μT": m, "accuracy": training.accuracy(train(regnet(m, kind, fk), train10), test10_loader)}
+    {"loss": name, "μT": m, "accuracy": evaluate.accuracy(train(regnet(m, kind, fk), train10), test10_loader)}
     for name, (kind, fk) in LOSS_VARIANTS.items()
     for m in mu_t_list
 ]
 acc_mu = pd.DataFrame(acc_rows)
 acc_fk = pd.DataFrame(
-    [{"F_k": fk, "accuracy": training.accuracy(train(regnet(mu_t, fk=fk), train10), test10_loader)} for fk in fk_list]
+    [{"F_k": fk, "accuracy": evaluate.accuracy(train(regnet(mu_t, fk=fk), train10), test10_loader)} for fk in fk_list]
 )
 
 fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
@@ -798,7 +798,7 @@ training.fit(
     seed=seed,
     desc="100 classes",
 )
-synth_acc = training.accuracy(mlp, data.Loader(synth_test, 500, device=dev))
+synth_acc = evaluate.accuracy(mlp, data.Loader(synth_test, 500, device=dev))
 params_finite = all(bool(torch.isfinite(p).all()) for p in mlp.parameters())
 fig, ax = plt.subplots(figsize=(7, 3.5))
 ax.plot(step_losses)

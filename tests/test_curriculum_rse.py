@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from helpers import attacks, models
+from helpers import attacks, evaluate, models
 from helpers import curriculum as C
 from helpers.models import cifar_nets, noise
 from helpers.models.convvit import ConvViT
@@ -224,15 +224,15 @@ def test_nes_lowers_the_true_class_probability():
 
 # ---------------------------------------------------------------- battery, effective rank, other defences
 def test_battery_shape_and_zero_radius_is_clean_accuracy():
-    from helpers import data, training
+    from helpers import data
 
     torch.manual_seed(0)
     model = C.build("net", width=2).eval()
     ds = data.TensorData(torch.randint(0, 256, (40, 3, 32, 32), dtype=torch.uint8), torch.randint(0, 10, (40,)), ())
     loader = data.Loader(ds, 16)
-    grid = C.battery(model, loader, [0.0, 0.05], [0.01, 0.02], 2)
+    grid = evaluate.battery(model, loader, [0.0, 0.05], [0.01, 0.02], 2)
     assert grid.shape == (2, 2)
-    clean = training.accuracy(model, loader)
+    clean = evaluate.accuracy(model, loader)
     assert (grid.loc[0.0] == clean).all() and (grid.loc[0.05] <= clean).all()
     assert C.aggregated_score(grid) == pytest.approx(100 * grid.to_numpy().sum())
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from helpers import attacks, data, matrand, models, training
+from helpers import attacks, data, evaluate, matrand, models, training
 from helpers.device import seed_everything
 from helpers.models import cifar_nets, noise
 
@@ -268,7 +268,7 @@ def test_fit_selected_keeps_the_best_validation_epoch_not_the_best_test_epoch(tm
 
     def test_curve(m: nn.Module) -> float:
         calls["test"] += 1
-        return -training.accuracy(m, test, atk)  # reversed: test-set "selection" would pick another epoch
+        return -evaluate.accuracy(m, test, atk)  # reversed: test-set "selection" would pick another epoch
 
     history, best = matrand.fit_selected(
         model, train, val, val_attack=atk, checkpoint=tmp_path / "c.pt", test_curve=test_curve, optimizer=opt,

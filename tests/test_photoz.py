@@ -119,9 +119,9 @@ def test_colours_and_sizes_follow_redshift(sample):
 
 
 def test_attacks_perturb_the_images_only_in_flux_units():
-    """Attacks on ``model(images, ebv)`` see ``x -> logits`` (training.bind): ebv is never perturbed, the
+    """Attacks on ``model(images, ebv)`` see ``x -> logits`` (evaluate.bind): ebv is never perturbed, the
     perturbation stays within eps, and unclipped fluxes keep their negative values."""
-    from helpers import attacks, training
+    from helpers import attacks, evaluate
     from helpers.data import TensorData
 
     torch.manual_seed(0)
@@ -130,11 +130,11 @@ def test_attacks_perturb_the_images_only_in_flux_units():
     ebv = torch.rand(6) * 0.1
     data = TensorData(x, torch.randint(0, 180, (6,)), tuple(str(i) for i in range(180)), (ebv.clone(),))
     for atk in (attacks.make_attack("fgsm", 0.01, clip=None), attacks.make_attack("pgd", 0.01, alpha=1e-3, clip=None)):
-        adv = training.perturb(model, data, atk, batch_size=4)
+        adv = evaluate.perturb(model, data, atk, batch_size=4)
         delta = adv.x - x
         assert float(delta.abs().max()) <= 0.01 + 1e-6 and float(delta.abs().max()) > 0.009
         assert torch.equal(adv.extra[0], ebv) and float(adv.x.min()) < 0
-    fgsm = training.perturb(model, data, attacks.make_attack("fgsm", 0.01, clip=None)).x
+    fgsm = evaluate.perturb(model, data, attacks.make_attack("fgsm", 0.01, clip=None)).x
     assert torch.allclose((fgsm - x).abs(), torch.full_like(x, 0.01), atol=1e-6)  # every pixel moves by eps
 
 

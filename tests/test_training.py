@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from helpers import attacks, data, training
+from helpers import attacks, data, evaluate, training
 from helpers.device import seed_everything
 from helpers.io import write_json
 
@@ -209,9 +209,9 @@ def test_config_hash_is_order_free(tmp_path, monkeypatch):
 def test_evaluate_and_robust_accuracy():
     model, _ = _run(3)
     loader = data.Loader(_toy(seed=2), 64)
-    res = training.evaluate(model, loader)
+    res = evaluate.evaluate(model, loader)
     assert res["n"] == 512 and res["correct"].shape == (512,) and res["acc"] > 0.95
-    accs = training.robust_accuracy(model, loader, {"clean": None, "pgd": attacks.make_attack("pgd", 0.5, steps=10)})
+    accs = evaluate.robust_accuracy(model, loader, {"clean": None, "pgd": attacks.make_attack("pgd", 0.5, steps=10)})
     assert accs["clean"] == res["acc"] and accs["pgd"] < accs["clean"]
 
 
@@ -251,26 +251,26 @@ def test_extra_inputs_flow_through_loader_fit_evaluate_and_adversary():
         val=data.Loader(d, 100),
     )
     assert hist[-1]["val_acc"] > 0.9 and set(seen) == {"Bound"}
-    ev = training.evaluate(model, data.Loader(d, 100), attack=attacks.make_attack("pgd", 0.3, steps=5))
+    ev = evaluate.evaluate(model, data.Loader(d, 100), attack=attacks.make_attack("pgd", 0.3, steps=5))
     assert ev["acc"] < hist[-1]["val_acc"]
     # The bound model equals calling with the extra input, and eval_mode reaches the wrapped model.
-    b = training.bind(model, [shift[:4]])
+    b = evaluate.bind(model, [shift[:4]])
     model.train()
     with attacks.eval_mode(b):
         assert not model.training
         torch.testing.assert_close(b(base.x[:4].float()), model(base.x[:4].float(), shift[:4]))
     assert model.training
-    assert training.bind(model, []) is model
+    assert evaluate.bind(model, []) is model
 
 
 def test_perturb_crafts_once_and_keep_outputs_returns_logits():
     model, _ = _run(3)
     d = _toy(seed=2)
     attack = attacks.make_attack("pgd", 0.5, steps=10)
-    adv = training.perturb(model, d, attack, batch_size=100)
+    adv = evaluate.perturb(model, d, attack, batch_size=100)
     assert adv.x.dtype == torch.float32 and adv.x.shape == d.x.shape and torch.equal(adv.y, d.y)
-    direct = training.evaluate(model, data.Loader(d, 100), attack=attack)
-    crafted = training.evaluate(model, data.Loader(adv, 100), keep_outputs=True)
+    direct = evaluate.evaluate(model, data.Loader(d, 100), attack=attack)
+    crafted = evaluate.evaluate(model, data.Loader(adv, 100), keep_outputs=True)
     assert crafted["acc"] == direct["acc"] < 0.9
     assert crafted["outputs"].shape == (512, 2)
     assert torch.equal(crafted["outputs"].argmax(1) == d.y, crafted["correct"])

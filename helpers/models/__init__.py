@@ -2,7 +2,8 @@
 itself with a :class:`Normalize` first layer, so attack budgets are always in pixel units.
 
 The chapters add their documents' architectures here (with parameter-count tests); :func:`build` is the one
-name-based entry point the notebooks validate their ``model`` parameter through.
+name-based entry point the notebooks validate their ``model`` parameter through. Every builder is registered
+(:mod:`helpers.models.registry`), so a trained model saves with :func:`save` and comes back with :func:`load`.
 """
 
 from __future__ import annotations
@@ -13,7 +14,13 @@ import torch
 from torch import nn
 
 from helpers.data import MEAN_STD
+from helpers.models.registry import architecture, describe, load, rebuild, registered, save
 from helpers.params import check_choice, check_int
+
+__all__ = [
+    "ENCODERS", "Normalize", "SmallCNN", "architecture", "build", "build_encoder", "count_parameters", "describe",
+    "load", "rebuild", "registered", "save",
+]  # fmt: skip
 
 
 class Normalize(nn.Module):
@@ -120,6 +127,7 @@ _REGISTRY: dict[str, Callable[[str, int], nn.Module]] = {
 }
 
 
+@architecture("classifier")
 def build(name: str, dataset: str, width: int = 32) -> nn.Module:
     """Build a registered model for ``dataset`` by name (unknown names raise ValueError naming ``model``)."""
     check_choice("model", name, sorted(_REGISTRY))
@@ -131,6 +139,7 @@ def build(name: str, dataset: str, width: int = 32) -> nn.Module:
 ENCODERS = ("resnet18", "resnet34", "resnet50", "shakeshake26")
 
 
+@architecture("encoder")
 def build_encoder(name: str, dataset: str, dim: int, width: int = 64) -> nn.Module:
     """An encoder from ``dataset``'s images (B, C, H, W) in [0, 1] to a ``dim``-dimensional code (B, dim).
 

@@ -23,7 +23,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from helpers.params import check_int, check_positive
+from helpers.models.registry import architecture
+from helpers.params import check_choice, check_int, check_positive
 
 N_BINS = 180
 
@@ -179,3 +180,17 @@ class PhotoZCNN(nn.Module):
         x = self.features(self.scale(images)).flatten(1)
         x = torch.cat([x, ebv.view(-1, 1).to(x.dtype)], 1)
         return self.fc1(self.relu(self.fc0(x)))
+
+
+ARCHS = ("inception", "inception_i4_256", "inception_fc2000", "cnn")
+
+
+@architecture("photoz")
+def build(arch: str, width: float, image_size: int, input_scale: float | list[float] = 1.0) -> nn.Module:
+    """One of the document's networks by name: ``inception`` (Table A1), its Sec. 4.3 variants
+    ``inception_i4_256`` and ``inception_fc2000``, or ``cnn`` (Table A2)."""
+    check_choice("arch", arch, ARCHS)
+    if arch == "cnn":
+        return PhotoZCNN(width, image_size, input_scale=input_scale)
+    options = {"inception_i4_256": {"i4_width": 256}, "inception_fc2000": {"fc_width": 2000}}.get(arch, {})
+    return PhotoZInception(width, image_size, input_scale=input_scale, **options)
