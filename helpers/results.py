@@ -129,8 +129,8 @@ class Run:
         Saves ``model`` (built by a registered builder) under ``<HELPERS_CACHE>/models/`` and appends to the
         JSON's ``models`` list: name, checkpoint (relative to the cache), dataset, test_indices (the test
         images ``grade`` was measured on, as indices into the dataset's test split), norm, eps, randomized,
-        robust_accuracy (the suite's, a fraction), clean_accuracy, attack (what produced it), the members'
-        accuracies, the sanity checks (:func:`helpers.suite.sanity_checks`) and any ``extra`` fields.
+        robust_accuracy (the suite's, a fraction), robust_correct (per test image: the fraction of noise draws
+        on which the suite left it correct), clean_accuracy, attack (what produced it), the members' accuracies, the sanity checks (:func:`helpers.suite.sanity_checks`) and any ``extra`` fields.
         """
         from helpers.data import cache_dir
         from helpers.models import save
@@ -151,6 +151,7 @@ class Run:
             "eps": grade.suite.eps,
             "randomized": grade.suite.randomized,
             "robust_accuracy": summary["robust_accuracy"],
+            "robust_correct": [round(float(c), 4) for c in grade.robust.correct],
             "clean_accuracy": summary["clean_accuracy"],
             "attack": summary["attack"],
             "suite": summary["suite"],

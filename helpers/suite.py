@@ -237,6 +237,7 @@ def sanity_checks(
     *,
     attack_model: nn.Module | None = None,
     large_eps: float | None = None,
+    steps: tuple[int, ...] | None = None,
     square_queries: int = 300,
     tolerance: float = 0.01,
 ) -> dict[str, dict[str, Any]]:
@@ -244,7 +245,8 @@ def sanity_checks(
 
     - ``large_eps``: PGD (the suite's steps) at a radius large enough to change any image's class (default
       ``max(0.3, 8 eps)`` l-inf, ``max(6, 8 eps)`` l2) leaves at most ``tolerance`` accuracy.
-    - ``more_steps``: PGD at 5, 10 and 4x the suite's steps: accuracy never rises by more than ``tolerance``.
+    - ``more_steps``: PGD at ``steps`` (default 5, 10 and 4x the suite's steps): accuracy never rises by more
+      than ``tolerance`` as the steps grow.
     - ``black_box``: Square (``square_queries`` queries, on the images the suite leaves standing, first draw's
       prediction) breaks at most ``tolerance`` of all images that the white-box suite could not.
     """
@@ -257,7 +259,7 @@ def sanity_checks(
     big_acc = scores(model, loader, _pgd(big_s, torch.Generator().manual_seed(suite.seed)), draws=suite.draws,
                      attack_model=target, desc="sanity: large eps").acc  # fmt: skip
     curve = {}
-    for k in sorted({5, 10, 4 * suite.pgd_steps}):
+    for k in sorted(set(steps or (5, 10, 4 * suite.pgd_steps))):
         s = replace(suite, pgd_steps=k)
         curve[k] = scores(model, loader, _pgd(s, torch.Generator().manual_seed(s.seed)), draws=suite.draws,
                           attack_model=target, desc=f"sanity: PGD-{k}").acc  # fmt: skip
