@@ -7,9 +7,13 @@ package itself does no work: no device probing, no data access, no torch import.
 - ``data``: MNIST / CIFAR-10 as cached uint8 tensors, stratified subsets, batch iterators.
 - ``augment``: batched, seeded image augmentations on tensors in [0, 1].
 - ``attacks``: FGSM, PGD (l-inf / l2, EOT), uniform noise; the ``eval_mode`` context.
-- ``training``: the train/evaluate loop with a pluggable adversary, checkpoints, robust accuracy.
+- ``evaluate``: per-sample scores over noise draws, accuracy, transfer (``perturb``), the PGD battery.
+- ``suite``: the strong evaluation suite (PGD + APGD-CE + APGD-T, EOT) and the sanity checks.
+- ``verify``: re-attack every recorded model from its checkpoint (``python -m helpers.verify``).
+- ``training``: the training loop with a pluggable adversary, resumable checkpoints.
 - ``models``: the architectures the chapters use (``models.resnet``: small-input ResNet-18/34/50;
-  ``models.photoz``: the photo-z Inception and CNN); normalization is a layer inside each model.
+  ``models.photoz``: the photo-z Inception and CNN; ``models.registry``: self-describing ``save``/``load``);
+  normalization is a layer inside each model.
 - ``losses``: training losses and regularizers beyond cross-entropy.
 - ``geometry``: input-space geometry of classifiers (DeepFool minimal perturbations, Hutchinson Hessian norm,
   top Hessian direction, decision-boundary planes and curvature, path-connectedness of regions, hue shift).
