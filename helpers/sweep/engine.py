@@ -180,7 +180,12 @@ def run_sweep(
 
     bar = counter(len(points), initial=len(points) - len(todo), desc=f"sweep {sweep_dir.name}", unit="point")
     if not todo:
-        save()
+        # Nothing to run: the summary keeps the date and wall time of the invocation that did the work.
+        before = sweep_dir / "summary.json"
+        kept = json.loads(before.read_text(encoding="utf-8")) if before.exists() else {}
+        meta.update({k: kept[k] for k in ("started", "slots", "resources", "wall_time_s") if k in kept})
+        meta.setdefault("wall_time_s", round(time.perf_counter() - t0, 2))
+        write_json(sweep_dir / "summary.json", summarize(sweep_dir, list(records.values()), meta))
         bar.close()
         return json.loads((sweep_dir / "summary.json").read_text(encoding="utf-8"))
     import ray
