@@ -102,17 +102,21 @@ def main(argv: list[str] | None = None) -> int:
             print(f"[sweep] {rec['id']} failed after {rec['attempts']} attempt(s): {rec['error']} (log: {where})")
 
     print(f"[sweep] {len(points)} point(s) -> {sweep_dir}", flush=True)
-    summary = run_sweep(
-        points,
-        root=root,
-        sweep_dir=sweep_dir,
-        workers=args.workers,
-        cpus_per_task=args.cpus_per_task,
-        address=args.address,
-        timeout=args.timeout,
-        retries=args.retries,
-        on_point=report,
-    )
+    try:
+        summary = run_sweep(
+            points,
+            root=root,
+            sweep_dir=sweep_dir,
+            workers=args.workers,
+            cpus_per_task=args.cpus_per_task,
+            address=args.address,
+            timeout=args.timeout,
+            retries=args.retries,
+            on_point=report,
+        )
+    except KeyboardInterrupt:
+        print(f"[sweep] interrupted; completed points are kept in {sweep_dir}: rerun the same command to continue")
+        return 130
     c = summary["counts"]
     print(
         f"[sweep] done {c['done']} (skipped {c['skipped']}), failed {c['failed']} in {summary['wall_time_s']:.0f} s; "
