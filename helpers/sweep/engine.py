@@ -199,7 +199,7 @@ def run_sweep(
     try:
         for p in todo:
             folder = sweep_dir / p.id
-            for stale in ("log.txt", f"{p.chapter}.failed.ipynb", "point.json"):
+            for stale in ("log.txt", f"{p.chapter}.ipynb", f"{p.chapter}.failed.ipynb", "point.json"):
                 (folder / stale).unlink(missing_ok=True)  # a fresh start counts its attempts from one
             shutil.rmtree(folder / "results", ignore_errors=True)
             pending[task.remote(str(root), p, str(folder), res["num_cpus"], timeout)] = p
@@ -214,6 +214,8 @@ def run_sweep(
                     out = ray.get(ref)
                     rec.update(status="done", wall_time_s=round(out["seconds"], 2), attempts=out["attempts"])
                     rec.update(run_wall_time_s=out["results"].get("wall_time_s"), host=out["host"])
+                    if not (sweep_dir / rec["results"]).exists():  # a cluster node without the driver's disk
+                        write_json(sweep_dir / rec["results"], out["results"])
                 except Exception as err:  # the task's own error after its retries, or a lost worker
                     cause = getattr(err, "cause", None) or err
                     log = sweep_dir / rec["log"]  # on a cluster without a shared disk the log stays on its node
