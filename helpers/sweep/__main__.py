@@ -17,6 +17,7 @@ import argparse
 import os
 import re
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -102,6 +103,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"[sweep] {rec['id']} failed after {rec['attempts']} attempt(s): {rec['error']} (log: {where})")
 
     print(f"[sweep] {len(points)} point(s) -> {sweep_dir}", flush=True)
+    t0 = time.perf_counter()
     try:
         summary = run_sweep(
             points,
@@ -119,7 +121,8 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     c = summary["counts"]
     print(
-        f"[sweep] done {c['done']} (skipped {c['skipped']}), failed {c['failed']} in {summary['wall_time_s']:.0f} s; "
+        f"[sweep] done {c['done']} ({c['skipped']} skipped: done before), failed {c['failed']}, "
+        f"in {time.perf_counter() - t0:.0f} s; "
         f"summary: {sweep_dir / 'summary.json'}"
     )
     return 1 if c["failed"] else 0
