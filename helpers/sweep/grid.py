@@ -155,7 +155,7 @@ def config_hash(config: dict[str, Any]) -> str:
 def plan(
     root: Path, chapters: list[str], profiles: list[str], seeds: list[int], grid: dict[str, list[Any]]
 ) -> list[Point]:
-    """Check the grid against the project and return its points (chapter, profile, seed, then the values)."""
+    """Check the grid against the project and return its points (chapter, profile, values, then seed)."""
     if not chapters:
         raise ValueError(f"chapters: name at least one of {', '.join(chapters_available(root))}")
     if not profiles:
@@ -183,10 +183,13 @@ def plan(
             for value in values:
                 _check_type(chapter, name, value, defaults[name])
     names = list(grid)
+    # Seeds vary fastest: the points that start together then train different models, and the later points of
+    # a seed find its checkpoints in HELPERS_CACHE instead of training the same model side by side.
     points = [
         Point(chapter, profile, seed, dict(zip(names, combo, strict=True)))
-        for chapter, profile, seed in itertools.product(chapters, profiles, seeds)
+        for chapter, profile in itertools.product(chapters, profiles)
         for combo in itertools.product(*(grid[n] for n in names))
+        for seed in seeds
     ]
     ids = [p.id for p in points]
     if len(set(ids)) != len(ids):
