@@ -3,6 +3,7 @@
 #   make test                          set up, lint, unit tests, every chapter at the ci profile, book with -W
 #   make chapter NB=00_primer PROFILE=full
 #   make student                       regenerate the student notebooks student/*.ipynb from notebooks/*.py
+#   make sweep NB=00_primer PROFILE=ci SEEDS=0-4 ARGS="-p eps 0.05,0.1,0.2"   many runs at once on Ray
 # Everything lives in .venv; the only prerequisite is python3 (>= 3.10).
 
 PYTHON  ?= python3
@@ -11,9 +12,11 @@ BIN     := $(VENV)/bin
 PROFILE ?= quick
 NB      ?= 00_primer
 CHAPTER_TIMEOUT ?= 1800
+SEEDS   ?= 0
+ARGS    ?=
 export CHAPTER_TIMEOUT
 
-.PHONY: setup chapters chapter book student test unit lint format benchmark clean
+.PHONY: setup chapters chapter sweep book student test unit lint format benchmark clean
 
 setup: $(VENV)/.ready
 
@@ -29,6 +32,11 @@ chapters: setup
 
 chapter: setup
 	$(BIN)/python -m helpers.pipeline run $(NB) --profile $(PROFILE)
+
+# A grid of runs as Ray tasks (python -m helpers.sweep --help): NB may list several chapters; ARGS takes -p NAME
+# VALUES, --workers N, --address HOST:PORT (a Ray cluster), --name. Results: results/sweeps/<name>/summary.json.
+sweep: setup
+	$(BIN)/python -m helpers.sweep $(NB) --profile $(PROFILE) --seeds $(SEEDS) $(ARGS)
 
 student: setup
 	$(BIN)/python -m helpers.pipeline student

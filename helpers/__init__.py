@@ -23,6 +23,8 @@ package itself does no work: no device probing, no data access, no torch import.
 - ``plots``: the book's one figure style and a save-and-show helper.
 - ``params``: parameter validation that names the parameter and its valid range.
 - ``pipeline``: jupytext + papermill execution of the chapters (``python -m helpers.pipeline``).
+- ``sweep``: grids of chapter runs (seeds x parameter values) as Ray tasks, and their summary
+  (``python -m helpers.sweep``).
 """
 
 __version__ = "0.1.0"

@@ -123,14 +123,25 @@ def execute(
     overrides: list[tuple[str, str]] | None = None,
     timeout: float = 1800,
     root: Path | None = None,
+    out: Path | None = None,
+    env: dict[str, str] | None = None,
+    log: Path | None = None,
 ) -> Path:
-    """Execute one notebook; return the executed notebook's path (raises on failure or timeout)."""
+    """Execute one notebook; return the executed notebook's path (raises on failure or timeout).
+
+    By default the run is the book's: the page goes to ``book/chapters/<name>.ipynb``, a failed run to
+    ``_build/failed/<name>.ipynb``, and the wall time to ``book/timings.json``. A run for somewhere else (a sweep
+    point, see ``helpers.sweep``) passes ``out``: the executed notebook goes there, a failed one next to it as
+    ``<stem>.failed.ipynb``, and the book is left alone. ``env`` adds variables for the papermill process (e.g.
+    ``HELPERS_RESULTS``, thread limits); ``log`` appends papermill's output to that file instead of stdout.
+    """
     root = root or project_root(Path(__file__).parent)
     check_choice("profile", profile, PROFILES)
     source = root / "notebooks" / f"{name}.py"
     if not source.exists():
         raise FileNotFoundError(f"no notebook source {source}")
-    out = root / "book" / "chapters" / f"{name}.ipynb"
+    for_book = out is None
+    out = out or root / "book" / "chapters" / f"{name}.ipynb"
     out.parent.mkdir(parents=True, exist_ok=True)
     params = parameters_for(root, name, profile, overrides or [])
     with tempfile.TemporaryDirectory(prefix=f"nb-{name}-") as tmp:
@@ -157,21 +168,38 @@ def execute(
             "--no-progress-bar",
             "--log-output",
         ]
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        print(f"[pipeline] {name} profile={profile} params={params}", flush=True)
+        full_env = {**os.environ, **(env or {}), "PYTHONUNBUFFERED": "1"}
+        sink = open(log, "a", encoding="utf-8") if log else None  # closed in the finally below
+        print(f"[pipeline] {name} profile={profile} params={params}", file=sink, flush=True)
         started = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
         epoch0 = time.time()
         t0 = time.perf_counter()
-        proc = subprocess.Popen(cmd, cwd=root, env=env, start_new_session=True)
         try:
-            rc = proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)  # papermill and its kernel
-            proc.wait()
-            rc = None
+            proc = subprocess.Popen(
+                cmd,
+                cwd=root,
+                env=full_env,
+                start_new_session=True,
+                stdout=sink,
+                stderr=subprocess.STDOUT if sink else None,
+            )
+            try:
+                rc = proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)  # papermill and its kernel
+                proc.wait()
+                rc = None
+            except BaseException:
+                # Ctrl-C, or a cancelled sweep task: papermill runs in its own session, so nothing else stops it.
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+                raise
+        finally:
+            if sink:
+                sink.close()
         seconds = time.perf_counter() - t0
         if rc != 0:
-            failed = root / "_build" / "failed" / f"{name}.ipynb"
+            failed = root / "_build" / "failed" / f"{name}.ipynb" if for_book else out.with_suffix(".failed.ipynb")
             if exe_nb.exists():
                 failed.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(exe_nb, failed)
@@ -180,8 +208,9 @@ def execute(
         tidy(exe_nb)
         add_teaching_cell(exe_nb, root, name)
         _copy_replace(exe_nb, out)  # the temp dir may be on another file system than the book
-        print(f"[pipeline] {name} done in {seconds:.0f} s -> {out.relative_to(root)}", flush=True)
-    record_timing(root, name, started=started, trained=checkpoints_written_since(name, epoch0))
+        print(f"[pipeline] {name} done in {seconds:.0f} s -> {out.relative_to(root) if for_book else out}", flush=True)
+    if for_book:
+        record_timing(root, name, started=started, trained=checkpoints_written_since(name, epoch0))
     return out
 
 

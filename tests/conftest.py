@@ -47,3 +47,15 @@ def trained_cnn() -> torch.nn.Module:
     loader = data.Loader(data.load_subset("mnist", "train", 3000, seed=0), 64, shuffle=True)
     training.fit(model, loader, optimizer=torch.optim.Adam(model.parameters(), 2e-3), epochs=1)
     return model.eval()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Run ``test_sweep.py`` right before ``test_notebooks.py``.
+
+    Its primer sweep writes ``results/sweeps/``, which the book's "Sweeps" page reads when the last notebook test
+    executes it and builds the book: run in the default (alphabetical) order the page would show no sweep.
+    """
+    sweep = [i for i in items if i.path.name == "test_sweep.py"]
+    rest = [i for i in items if i.path.name != "test_sweep.py"]
+    at = next((k for k, i in enumerate(rest) if i.path.name == "test_notebooks.py"), len(rest))
+    items[:] = rest[:at] + sweep + rest[at:]
