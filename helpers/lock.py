@@ -16,7 +16,8 @@ the one list of what the project depends on.
   at their locked versions: the book's numbers were produced with them. To move those, edit their two lines
   first.
 
-Only the standard library is used: it runs in a bare virtual environment, before ``make setup``.
+The command line uses only the standard library: it runs in a bare virtual environment, before ``make setup``.
+:func:`installed_closure` (the tests' view of an installed set) needs ``packaging``, a dev dependency.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import re
 import subprocess
 import sys
 import tempfile
+from importlib import metadata
 from pathlib import Path
 
 LOCK_FILE = "constraints.txt"
@@ -105,6 +107,29 @@ def write_lock(root: Path, *, upgrade: bool = False) -> Path:
         raise SystemExit(f"[lock] pip could not resolve pyproject.toml within the current pins.{hint}") from err
     write_text(dest, render(pins))
     return dest
+
+
+def installed_closure(roots: dict[str, set[str]]) -> dict[str, metadata.Distribution]:
+    """The installed distributions that ``roots`` (``{name: extras}``) require here, transitively, themselves
+    included: ``{canonical name: distribution}``. Markers are evaluated for this Python and platform; the
+    extras asked for are followed. A requirement that is not installed raises ``PackageNotFoundError``."""
+    from packaging.requirements import Requirement
+
+    found: dict[str, metadata.Distribution] = {}
+    followed: dict[str, set[str]] = {}
+    todo = [(name, set(extras)) for name, extras in roots.items()]
+    while todo:
+        name, extras = todo.pop()
+        key = canonical(name)
+        if key in followed and extras <= followed[key]:
+            continue
+        followed[key] = followed.get(key, set()) | extras
+        found[key] = found.get(key) or metadata.distribution(name)
+        for text in found[key].requires or []:
+            req = Requirement(text)
+            if req.marker is None or any(req.marker.evaluate({"extra": e}) for e in followed[key] | {""}):
+                todo.append((req.name, set(req.extras)))
+    return found
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -148,27 +148,6 @@ def test_lock_pins_the_tested_set_within_pyproject_bounds():
     assert meta["name"] not in pins, "the lock pins dependencies, not the book's own package"
 
 
-def _installed_closure(distribution: str, extras: set[str]) -> set[str]:
-    """The canonical names of ``distribution`` and everything it requires here, transitively, with extras."""
-    from importlib import metadata
-
-    from packaging.requirements import Requirement
-
-    seen: dict[str, set[str]] = {}
-    todo = [(distribution, extras)]
-    while todo:
-        name, wanted = todo.pop()
-        key = lock.canonical(name)
-        if key in seen and wanted <= seen[key]:
-            continue
-        seen[key] = seen.get(key, set()) | wanted
-        for text in metadata.requires(name) or []:
-            req = Requirement(text)
-            if req.marker is None or any(req.marker.evaluate({"extra": e}) for e in wanted | {""}):
-                todo.append((req.name, set(req.extras)))
-    return set(seen)
-
-
 def test_this_environment_is_the_locked_one():
     """``make`` installs with the lock: everything the project (with ``dev``) needs here is pinned, at the
     version installed. Fails when a dependency was added without ``make lock``, or the lock changed without
@@ -177,7 +156,7 @@ def test_this_environment_is_the_locked_one():
 
     name = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["name"]
     pins = lock.read_pins(ROOT / lock.LOCK_FILE)
-    needed = _installed_closure(name, {"dev"}) - {lock.canonical(name)}
+    needed = set(lock.installed_closure({name: {"dev"}})) - {lock.canonical(name)}
     assert {"torch", "numpy", "jupyter-book", "sphinx"} <= needed  # the walk follows requirements transitively
     missing = sorted(needed - set(pins))
     assert not missing, f"not in {lock.LOCK_FILE}: {missing}; run `make lock`"
