@@ -134,6 +134,16 @@ def repository(root: Path) -> dict[str, str]:
     return {"url": str(repo["url"]).rstrip("/"), "branch": str(repo.get("branch", "main"))}
 
 
+def pages_url(root: Path) -> str:
+    """Where GitHub Pages serves the book that ``make publish`` pushes: ``https://<owner>.github.io/<name>/``."""
+    parsed = urlparse(repository(root)["url"])
+    parts = parsed.path.strip("/").removesuffix(".git").split("/")
+    if parsed.netloc != "github.com" or len(parts) != 2:
+        raise ValueError(f"repository.url must be https://github.com/<owner>/<name> (got {repository(root)['url']})")
+    owner, name = parts
+    return f"https://{owner.lower()}.github.io/{name}/"
+
+
 def student_relpath(name: str) -> str:
     """The student notebook of chapter ``name``, relative to the repository root."""
     return f"{STUDENT_DIR}/{name}.ipynb"
