@@ -1,6 +1,7 @@
 # Adversarial Robustness, Reproduced: set-up, execution, book and tests.
 #   make book                          set up, execute every chapter (PROFILE=quick|ci|full), build _build/html
-#   make test                          set up, lint, unit tests, every chapter at the ci profile, book with -W
+#   make test                          set up, lint, all tests (the student install in fresh venvs, every chapter
+#                                      at the ci profile, the book with -W); make unit: the quick ones only
 #   make chapter NB=00_primer PROFILE=full
 #   make student                       regenerate the student notebooks student/*.ipynb from notebooks/*.py
 #   make publish [REMOTE=origin]       push the built book (_build/html) to the remote's gh-pages branch
@@ -70,7 +71,7 @@ format: setup
 	$(BIN)/ruff check --fix .
 
 unit: setup
-	$(BIN)/python -m pytest -m "not notebooks"
+	$(BIN)/python -m pytest -m "not notebooks and not slow"
 
 test: lint
 	$(BIN)/python -m pytest
