@@ -35,7 +35,8 @@ def ensure_installed(requirement: str, distribution: str, minimum: dict[str, str
         pass
 
     def release(version: str) -> tuple[int, ...]:
-        numbers = [int(n) for n in re.match(r"\d+(?:\.\d+)*", version).group(0).split(".")]
+        found = re.match(r"\d+(?:\.\d+)*", version)  # "2.5.1+cu121" -> (2, 5, 1); "2.6.0a0" -> (2, 6, 0)
+        numbers = [int(n) for n in found.group(0).split(".")] if found else [0]
         return tuple(numbers + [0] * (3 - len(numbers)))
 
     keep = []

@@ -3,6 +3,7 @@ links, the timings record, and the one repository URL."""
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import re
 from pathlib import Path
@@ -92,12 +93,19 @@ def test_install_cell_is_a_no_op_inside_the_repository(monkeypatch):
     assert spec["requirement"] == f"{spec['distribution']} @ git+{student.repository(ROOT)['url']}"
     assert spec["distribution"] != "helpers"  # the import name; the distribution needs a name of its own
     calls = []
-    monkeypatch.setattr("subprocess.run", lambda *a, **k: calls.append(a))
+
+    def pip(cmd: list[str], **kwargs) -> None:  # records the command and the pins it was given
+        calls.append((cmd, Path(cmd[cmd.index("-c") + 1]).read_text()))
+
+    monkeypatch.setattr("subprocess.run", pip)
     exec(compile(student.install_cell_source(**spec), "<install>", "exec"), {"__name__": "__main__"})
     assert calls == []  # the book's package is installed here (make setup), so nothing is installed
-    # The same cell, for a distribution that is not installed, calls pip once, with the present torch pinned.
-    exec(compile(student.install_cell_source("nothing-here @ file:///x", "nothing-here", {}), "<i>", "exec"), {})
+    # The same cell, for a distribution that is not installed, calls pip once, with the present torch pinned at
+    # the version pip sees (its metadata's) and nothing pinned for a package that is absent.
+    code = student.install_cell_source("nothing-here @ file:///x", "nothing-here", {"torch": "2.4", "absent": "1"})
+    exec(compile(code, "<install>", "exec"), {})
     assert len(calls) == 1 and calls[0][0][-1] == "nothing-here @ file:///x"
+    assert calls[0][1] == f"torch=={importlib.metadata.version('torch')}\n"
 
 
 def test_install_cell_refuses_a_torch_older_than_the_lower_bound():
