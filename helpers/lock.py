@@ -109,15 +109,18 @@ def write_lock(root: Path, *, upgrade: bool = False) -> Path:
     return dest
 
 
-def installed_closure(roots: dict[str, set[str]]) -> dict[str, metadata.Distribution]:
-    """The installed distributions that ``roots`` (``{name: extras}``) require here, transitively, themselves
-    included: ``{canonical name: distribution}``. Markers are evaluated for this Python and platform; the
-    extras asked for are followed. A requirement that is not installed raises ``PackageNotFoundError``."""
+def installed_closure(requirements: list[str]) -> dict[str, metadata.Distribution]:
+    """The installed distributions that ``requirements`` (PEP 508 strings, e.g. pyproject's) name and require
+    here, transitively: ``{canonical name: distribution}``. Markers are evaluated for this Python and
+    platform, and the extras asked for are followed. Starting from requirement strings rather than from an
+    installed project keeps a stale copy of the project's own metadata out of it. A requirement that is not
+    installed raises ``PackageNotFoundError``."""
     from packaging.requirements import Requirement
 
     found: dict[str, metadata.Distribution] = {}
     followed: dict[str, set[str]] = {}
-    todo = [(name, set(extras)) for name, extras in roots.items()]
+    todo = [Requirement(text) for text in requirements]
+    todo = [(r.name, set(r.extras)) for r in todo if r.marker is None or r.marker.evaluate({"extra": ""})]
     while todo:
         name, extras = todo.pop()
         key = canonical(name)

@@ -154,9 +154,9 @@ def test_this_environment_is_the_locked_one():
     ``make setup``."""
     from importlib import metadata
 
-    name = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["name"]
+    meta = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     pins = lock.read_pins(ROOT / lock.LOCK_FILE)
-    needed = set(lock.installed_closure({name: {"dev"}})) - {lock.canonical(name)}
+    needed = set(lock.installed_closure(meta["dependencies"] + meta["optional-dependencies"]["dev"]))
     assert {"torch", "numpy", "jupyter-book", "sphinx"} <= needed  # the walk follows requirements transitively
     missing = sorted(needed - set(pins))
     assert not missing, f"not in {lock.LOCK_FILE}: {missing}; run `make lock`"

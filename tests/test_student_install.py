@@ -164,7 +164,7 @@ def _present(folder: Path, roots: list[str], own: set[str]) -> list[str]:
     fresh venv's ``own`` distributions (its pip and setuptools, which come first on its path): a torch that is
     already there. Returns the distributions' names."""
     folder.mkdir()
-    dists = {k: d for k, d in lock.installed_closure({name: set() for name in roots}).items() if k not in own}
+    dists = {k: d for k, d in lock.installed_closure(roots).items() if k not in own}
     for dist in dists.values():
         tops = {Path(str(f)).parts[0] for f in dist.files or []}
         for top in sorted(tops - {"..", "__pycache__"}):
