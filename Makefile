@@ -57,7 +57,7 @@ book: chapters
 # GitHub Pages serves the gh-pages branch; --no-jekyll keeps Sphinx's _static/ and _images/ folders served.
 # No set-up step: a built book implies one, and without a book there is nothing to publish.
 publish:
-	@test -f $(HTML)/index.html || { echo "publish: no book in $(HTML) (no index.html): run \`make book\` first" >&2; exit 1; }
+	@test -f $(HTML)/index.html || { echo "publish: no book in $(HTML) (no index.html): run \`make test\` (the checked book) or \`make book\` first" >&2; exit 1; }
 	$(BIN)/ghp-import --no-jekyll --push --force --remote $(REMOTE) --branch gh-pages \
 		--message "Book built from $$(git rev-parse --short HEAD 2>/dev/null || echo an unversioned tree)" $(HTML)
 	@echo "publish: $(HTML) is on $(REMOTE)'s gh-pages branch"

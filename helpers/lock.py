@@ -105,7 +105,9 @@ def write_lock(root: Path, *, upgrade: bool = False) -> Path:
     except subprocess.CalledProcessError as err:
         hint = "" if upgrade else " Run `make lock UPGRADE=1` to resolve everything afresh."
         raise SystemExit(f"[lock] pip could not resolve pyproject.toml within the current pins.{hint}") from err
-    write_text(dest, render(pins))
+    text = render(pins)
+    if not dest.exists() or dest.read_text(encoding="utf-8") != text:  # unchanged: no new mtime, no reinstall
+        write_text(dest, text)
     return dest
 
 
@@ -143,8 +145,11 @@ def main(argv: list[str] | None = None) -> None:
     root = Path.cwd()
     if not (root / "pyproject.toml").exists():
         raise SystemExit("[lock] run from the repository root (no pyproject.toml here)")
+    lock = root / LOCK_FILE
+    before = lock.read_text(encoding="utf-8") if lock.exists() else None
     dest = write_lock(root, upgrade=args.upgrade)
-    print(f"[lock] wrote {dest.name}: {len(read_pins(dest))} pins")
+    state = "unchanged" if dest.read_text(encoding="utf-8") == before else "written"
+    print(f"[lock] {dest.name} {state}: {len(read_pins(dest))} pins")
 
 
 if __name__ == "__main__":
