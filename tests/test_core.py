@@ -148,6 +148,24 @@ def test_lock_pins_the_tested_set_within_pyproject_bounds():
     assert meta["name"] not in pins, "the lock pins dependencies, not the book's own package"
 
 
+def test_lock_is_written_from_pips_report_and_read_back(tmp_path):
+    report = {
+        "install": [
+            {"download_info": {"url": "file:///book", "dir_info": {}}, "metadata": {"name": "book", "version": "1"}},
+            {"download_info": {"url": "https://x/b.whl"}, "metadata": {"name": "Zeta_Pkg", "version": "2.0"}},
+            {"download_info": {"url": "https://x/a.whl"}, "metadata": {"name": "alpha", "version": "1.0.post1"}},
+        ]
+    }
+    pins = lock.pins_from_report(report)
+    assert list(pins.items()) == [("alpha", "1.0.post1"), ("zeta-pkg", "2.0")]  # sorted, no project, PEP 503
+    path = tmp_path / "c.txt"
+    path.write_text(lock.render(pins))
+    assert lock.read_pins(path) == pins
+    path.write_text("alpha>=1.0\n")
+    with pytest.raises(ValueError, match="^path: line 1"):
+        lock.read_pins(path)
+
+
 def test_this_environment_is_the_locked_one():
     """``make`` installs with the lock: everything the project (with ``dev``) needs here is pinned, at the
     version installed. Fails when a dependency was added without ``make lock``, or the lock changed without
