@@ -157,6 +157,7 @@ def test_install_cell_keeps_another_torch(wheel: Path, tmp_path: Path) -> None:
     got = _resolution(report)
     assert DIST in got and "numpy" in got and not {"torch", "torchvision"} & set(got), sorted(got)
     assert _version_in(python, "torch", tmp_path) == STAND_IN_TORCH
+    shutil.rmtree(tmp_path / "venv")  # passed: hundreds of MB that pytest would otherwise keep and sweep later
 
 
 def _present(folder: Path, roots: list[str], own: set[str]) -> list[str]:
@@ -214,3 +215,4 @@ def test_install_cell_with_the_tested_torch_then_the_primer_runs(wheel: Path, tm
     assert code[-1].outputs[0]["text"].strip() == str(tmp_path / "venv"), "the kernel is the fresh venv's"
     history = next(c for c in code if "training.fit(" in c.source)
     assert "val_acc" in str(history.outputs), "the training cell shows its per-epoch history"
+    shutil.rmtree(tmp_path / "venv")  # passed: hundreds of MB that pytest would otherwise keep and sweep later
