@@ -179,7 +179,7 @@ def run_metadata(device: torch.device | str | None = None) -> dict[str, Any]:
                 "papermill",
                 "jupyter-book",
                 "myst-nb",
-                "helpers",
+                "adv-robust-reproduced",  # this book's own package (import name: helpers)
             )
         },
     }

@@ -12,7 +12,7 @@ import tomllib
 import torch
 import yaml
 
-from helpers import device, models, results
+from helpers import device, lock, models, results
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -111,19 +111,75 @@ def _pyproject_deps() -> dict[str, str]:
     return out
 
 
-def test_environment_yml_agrees_with_pyproject():
+def test_environment_yml_agrees_with_pyproject_and_the_lock():
     env = yaml.safe_load((ROOT / "environment.yml").read_text())
     pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
     listed = {}
     for d in pip:
-        if d.startswith("-e"):
+        if d.startswith("-"):
             continue
         name, spec = re.match(r"([A-Za-z0-9_.-]+)(.*)", d).groups()
         listed[name.lower()] = spec.replace(" ", "")
     assert listed == _pyproject_deps()
     py = next(d for d in env["dependencies"] if isinstance(d, str) and d.startswith("python"))
-    assert py.replace(" ", "") == "python=3.11"
+    assert py.replace(" ", "") == f"python={_lock_header()['python_version']}", "conda's Python is the lock's"
+    assert f"-c {lock.LOCK_FILE}" in pip, "conda users install the tested versions, as make does"
     assert "-e ." in pip
+
+
+def _lock_header() -> dict[str, str]:
+    text = (ROOT / lock.LOCK_FILE).read_text()
+    return dict(re.findall(r"^# (\w+): (.*)$", text, flags=re.MULTILINE))
+
+
+def test_lock_pins_the_tested_set_within_pyproject_bounds():
+    from packaging.requirements import Requirement
+
+    pins = lock.read_pins(ROOT / lock.LOCK_FILE)
+    # DEVELOPERS.md: the offline machines carry exactly these builds, and the book's numbers come from them.
+    assert pins["torch"] == "2.14.1" and pins["torchvision"] == "0.29.1"
+    meta = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    for dep in meta["dependencies"] + meta["optional-dependencies"]["dev"]:
+        req = Requirement(dep)
+        assert not any(s.operator == "==" for s in req.specifier), f"pyproject pins {dep}: use a lower bound"
+        name = lock.canonical(req.name)
+        assert name in pins, f"{name} is not in {lock.LOCK_FILE}: run `make lock`"
+        assert req.specifier.contains(pins[name], prereleases=True), f"{lock.LOCK_FILE}: {name}=={pins[name]} ∉ {dep}"
+    assert meta["name"] not in pins, "the lock pins dependencies, not the book's own package"
+
+
+def test_lock_is_written_from_pips_report_and_read_back(tmp_path):
+    report = {
+        "install": [
+            {"download_info": {"url": "file:///book", "dir_info": {}}, "metadata": {"name": "book", "version": "1"}},
+            {"download_info": {"url": "https://x/b.whl"}, "metadata": {"name": "Zeta_Pkg", "version": "2.0"}},
+            {"download_info": {"url": "https://x/a.whl"}, "metadata": {"name": "alpha", "version": "1.0.post1"}},
+        ]
+    }
+    pins = lock.pins_from_report(report)
+    assert list(pins.items()) == [("alpha", "1.0.post1"), ("zeta-pkg", "2.0")]  # sorted, no project, PEP 503
+    path = tmp_path / "c.txt"
+    path.write_text(lock.render(pins))
+    assert lock.read_pins(path) == pins
+    path.write_text("alpha>=1.0\n")
+    with pytest.raises(ValueError, match="^path: line 1"):
+        lock.read_pins(path)
+
+
+def test_this_environment_is_the_locked_one():
+    """``make`` installs with the lock: everything the project (with ``dev``) needs here is pinned, at the
+    version installed. Fails when a dependency was added without ``make lock``, or the lock changed without
+    ``make setup``."""
+    from importlib import metadata
+
+    meta = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    pins = lock.read_pins(ROOT / lock.LOCK_FILE)
+    needed = set(lock.installed_closure(meta["dependencies"] + meta["optional-dependencies"]["dev"]))
+    assert {"torch", "numpy", "jupyter-book", "sphinx"} <= needed  # the walk follows requirements transitively
+    missing = sorted(needed - set(pins))
+    assert not missing, f"not in {lock.LOCK_FILE}: {missing}; run `make lock`"
+    stale = {n: (metadata.version(n), pins[n]) for n in needed if metadata.version(n) != pins[n]}
+    assert not stale, f"installed != locked (installed, locked): {stale}; run `make setup`"
 
 
 def test_pipeline_script_runs_a_notebook_with_injected_parameters(tmp_path):

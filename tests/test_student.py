@@ -3,6 +3,7 @@ links, the timings record, and the one repository URL."""
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import re
 from pathlib import Path
@@ -87,12 +88,30 @@ def test_student_notebook_is_committed_up_to_date_and_has_no_solutions(name):
     assert nb.metadata["kernelspec"]["name"] == "python3"  # what Colab and Binder have
 
 
-def test_install_cell_is_a_no_op_inside_the_repository():
-    code = student.install_cell_source("https://example.invalid/repo")
+def test_install_cell_is_a_no_op_inside_the_repository(monkeypatch):
+    spec = student.install_spec(ROOT)
+    assert spec["requirement"] == f"{spec['distribution']} @ git+{student.repository(ROOT)['url']}"
+    assert spec["distribution"] != "helpers"  # the import name; the distribution needs a name of its own
     calls = []
-    env = {"__name__": "__main__"}
-    exec(compile(code.replace("subprocess.run(", "calls.append("), "<install>", "exec"), {**env, "calls": calls})
-    assert calls == []  # helpers is importable here, so nothing is installed
+
+    def pip(cmd: list[str], **kwargs) -> None:  # records the command and the pins it was given
+        calls.append((cmd, Path(cmd[cmd.index("-c") + 1]).read_text()))
+
+    monkeypatch.setattr("subprocess.run", pip)
+    exec(compile(student.install_cell_source(**spec), "<install>", "exec"), {"__name__": "__main__"})
+    assert calls == []  # the book's package is installed here (make setup), so nothing is installed
+    # The same cell, for a distribution that is not installed, calls pip once, with the present torch pinned at
+    # the version pip sees (its metadata's) and nothing pinned for a package that is absent.
+    code = student.install_cell_source("nothing-here @ file:///x", "nothing-here", {"torch": "2.4", "absent": "1"})
+    exec(compile(code, "<install>", "exec"), {})
+    assert len(calls) == 1 and calls[0][0][-1] == "nothing-here @ file:///x"
+    assert calls[0][1] == f"torch=={importlib.metadata.version('torch')}\n"
+
+
+def test_install_cell_refuses_a_torch_older_than_the_lower_bound():
+    code = student.install_cell_source("nothing-here @ file:///x", "nothing-here", {"torch": "999.0"})
+    with pytest.raises(RuntimeError, match=r"needs torch >= 999\.0; this Python has torch 2\."):
+        exec(compile(code, "<install>", "exec"), {})
 
 
 def test_markdown_is_rewritten_for_jupyter_and_colab():
