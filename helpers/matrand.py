@@ -205,14 +205,14 @@ class Grader:
     def labels(self, *, randomized: bool = False) -> dict[str, str]:
         """Row labels naming each attack: the document's with its steps and step size, the suite's in full."""
         t = self.threat
-        eot = f" (EOT-{self.eot_samples} on randomized models)" if randomized else ""
         det = {n: self.suite(n, randomized=False).name for n in NORMS}
-        rnd = f"; randomized: EOT-{self.eot_samples}, mean of {self.draws} draws" if randomized else ""
+        rnd = f"; randomized networks: EOT-{self.eot_samples}" if randomized else ""
+        every = f" (randomized networks: every row a mean over {self.draws} noise draws ± spread)"
         return {
-            "natural": "natural" + (f" (randomized: mean of {self.draws} draws)" if randomized else ""),
-            "pgd_linf": f"l-inf PGD-{t.steps}, step {t.alpha_linf:.3g}{eot}",
-            "pgd_l2": f"l2 PGD-{t.steps}, step {t.alpha_l2:.3g}{eot}",
-            "fgsm": f"l-inf FGSM, step {t.eps_linf:g}{eot}",
+            "natural": "natural" + (every if randomized else ""),
+            "pgd_linf": f"l-inf PGD-{t.steps}, step {t.alpha_linf:.3g}",
+            "pgd_l2": f"l2 PGD-{t.steps}, step {t.alpha_l2:.3g}",
+            "fgsm": f"l-inf FGSM, step {t.eps_linf:g}",
             "suite_linf": f"suite: {det['linf']}{rnd}",
             "suite_l2": f"suite: {det['l2']}{rnd}",
             "gap_linf": f"gap: l-inf PGD-{t.steps} − suite (same {len(self.suite_data)} images)",
