@@ -315,7 +315,7 @@ def side_by_side(acc: pd.DataFrame, spread: pd.DataFrame, doc: dict[str, list[fl
     the natural images and its own three attacks only."""
     labels = ROW_R if ROW_R["natural"] in acc.index else ROW
     theirs = pd.DataFrame(doc, index=[labels[a] for a in matrand.ATTACK_NAMES]).reindex(acc.index)
-    return pd.concat({"ours": matrand.with_spread(acc, spread), "document": theirs.fillna("")}, axis=1)
+    return pd.concat({"ours": matrand.with_spread(acc, spread), "document": theirs.astype(object).fillna("")}, axis=1)
 
 
 BASIC = dict(n_epochs=basic_epochs, lr0=basic_lr, drops=basic_milestones)
