@@ -297,3 +297,23 @@ def _square_breaks(model: nn.Module, target: nn.Module, loader: Loader, grade_: 
                 xs = atk(x[idx], y[idx])
             broken += int((_hits(bind(model, sub), xs, y[idx], 1)[0] == 0).sum())
     return broken
+
+
+def sanity_table(checks: dict[str, dict[str, dict[str, Any]]]) -> Any:
+    """The sanity checks of several models as one table: ``{model name: sanity_checks(...)}`` -> a DataFrame
+    with one row per model and check (what was measured, and whether it passed). Failing checks stay in."""
+    import pandas as pd
+
+    rows = []
+    for name, c in checks.items():
+        big, steps, bb = c["large_eps"], c["more_steps"], c["black_box"]
+        curve = ", ".join(f"PGD-{k}: {100 * v:.1f}%" for k, v in steps["accuracy_by_steps"].items())
+        big_text = f"{100 * big['accuracy']:.1f}% at ε={big['eps']:g}"
+        steps_text = f"{curve}; largest rise {100 * steps['largest_rise']:+.1f} pts"
+        bb_text = f"{bb['attack']}: {bb['broken_by_black_box']} of {bb['survivors']} survivors broken"
+        rows += [
+            (name, "accuracy ~0 at a large radius", big_text, big["passed"]),
+            (name, "more steps never raise accuracy", steps_text, steps["passed"]),
+            (name, "black box breaks no survivor", bb_text, bb["passed"]),
+        ]
+    return pd.DataFrame(rows, columns=["model", "check", "measured", "passed"]).set_index(["model", "check"])

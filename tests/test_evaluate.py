@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from helpers import attacks, curriculum, data, evaluate, latent, models, suite, training
-from helpers.models import photoz
+from helpers.models import noise, photoz
 from helpers.results import Run
 
 EPS = 0.1
@@ -180,6 +180,7 @@ ARCHS = [
     lambda: models.build("noisenet20", "cifar10", width=4),
     lambda: models.build("basicnet", "cifar10", width=4),
     lambda: models.build("vgg11", "cifar10", width=4),
+    lambda: noise.with_input_noise(models.build("basicnet", "cifar10", width=4), 0.05),
     lambda: models.build_encoder("shakeshake26", "cifar10", 8, width=4),
     lambda: curriculum.build("net", width=6, defense="pni"),
     lambda: curriculum.build("bignet", width=12, defense="rse"),

@@ -2,7 +2,9 @@
 
 - :class:`GaussianNoise` adds ``sigma * N(0, I)`` to its input, in training *and* at evaluation (a randomized
   defence is random when it is attacked). :func:`with_input_noise` puts one in front of a trained model:
-  the prediction becomes ``f(x + eta)``, the "noise injection at predict" of Araujo et al. (2020).
+  the prediction becomes ``f(x + eta)``, the "noise injection at predict" of Araujo et al. (2020). The wrapped
+  model is self-describing (registered architecture "input_noise": the inner model's ``arch_config`` and
+  ``sigma``), so ``helpers.models.load`` rebuilds it, noise included.
 - :class:`ParametricNoise` is the building block of Parametric Noise Injection (He, Rakin & Fan 2019):
   ``v + alpha * std(v) * N(0, I)`` with one trainable scale ``alpha`` per layer (initialised at 0.25, the
   paper's value); ``std(v)`` is detached, so the gradient reaches ``alpha`` and ``v`` but not the scale.
@@ -22,6 +24,7 @@ from collections.abc import Iterator
 import torch
 from torch import nn
 
+from helpers.models.registry import architecture, describe, rebuild
 from helpers.params import check_choice, check_nonnegative
 
 TARGETS = ("weight", "input")
@@ -49,9 +52,26 @@ class GaussianNoise(nn.Module):
 def with_input_noise(model: nn.Module, sigma: float) -> nn.Sequential:
     """``x -> model(x + sigma * N(0, I))``: noise injection at prediction in front of a trained model.
 
-    The model is shared, not copied: the wrapper adds no parameters.
+    The model is shared, not copied: the wrapper adds no parameters. When ``model`` was built by a registered
+    builder, the wrapper records itself as :func:`input_noise` of the model's ``arch_config``, so it can be
+    saved and loaded like any other model (a bare ``nn.Module`` is wrapped all the same, without that record).
     """
-    return nn.Sequential(GaussianNoise(sigma), model)
+    wrapped = nn.Sequential(GaussianNoise(sigma), model)
+    if getattr(model, "arch_config", None) is not None:
+        # the record input_noise(describe(model), sigma) would make, without building (and discarding) a twin
+        wrapped.arch_config = {
+            "name": "input_noise",
+            "module": __name__,
+            "kwargs": {"inner": describe(model), "sigma": float(sigma)},
+        }
+    return wrapped
+
+
+@architecture("input_noise")
+def input_noise(inner: dict, sigma: float) -> nn.Sequential:
+    """A fresh :func:`with_input_noise` model: the inner model rebuilt from its ``arch_config`` (random weights,
+    which :func:`helpers.models.load` then replaces), behind Gaussian noise of std ``sigma`` in pixel units."""
+    return nn.Sequential(GaussianNoise(float(sigma)), rebuild(inner))
 
 
 class ParametricNoise(nn.Module):
