@@ -28,9 +28,11 @@ et al. 2020) breaks no image that the white-box suite leaves standing. A failing
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
+import pandas as pd
 import torch
 from torch import nn
 
@@ -299,21 +301,19 @@ def _square_breaks(model: nn.Module, target: nn.Module, loader: Loader, grade_: 
     return broken
 
 
-def sanity_table(checks: dict[str, dict[str, dict[str, Any]]]) -> Any:
-    """The sanity checks of several models as one table: ``{model name: sanity_checks(...)}`` -> a DataFrame
-    with one row per model and check (what was measured, and whether it passed). Failing checks stay in."""
-    import pandas as pd
-
+def sanity_table(checks: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> pd.DataFrame:
+    """The :func:`sanity_checks` of several models as one table for a chapter: one row per (model, check), the
+    numbers measured and whether the check passed (a failing check is shown like any other)."""
     rows = []
-    for name, c in checks.items():
+    for model, c in checks.items():
         big, steps, bb = c["large_eps"], c["more_steps"], c["black_box"]
-        curve = ", ".join(f"PGD-{k}: {100 * v:.1f}%" for k, v in steps["accuracy_by_steps"].items())
-        big_text = f"{100 * big['accuracy']:.1f}% at ε={big['eps']:g}"
-        steps_text = f"{curve}; largest rise {100 * steps['largest_rise']:+.1f} pts"
-        bb_text = f"{bb['attack']}: {bb['broken_by_black_box']} of {bb['survivors']} survivors broken"
+        curve = ", ".join(f"PGD-{k} {100 * v:.1f}%" for k, v in steps["accuracy_by_steps"].items())
         rows += [
-            (name, "accuracy ~0 at a large radius", big_text, big["passed"]),
-            (name, "more steps never raise accuracy", steps_text, steps["passed"]),
-            (name, "black box breaks no survivor", bb_text, bb["passed"]),
-        ]
-    return pd.DataFrame(rows, columns=["model", "check", "measured", "passed"]).set_index(["model", "check"])
+            (model, "accuracy ≈ 0 at a large radius", f"PGD at ε={big['eps']:g}: {100 * big['accuracy']:.1f}%",
+             big["passed"]),
+            (model, "more steps never raise accuracy", f"{curve} (largest rise {100 * steps['largest_rise']:.1f} pts)",
+             steps["passed"]),
+            (model, "a black box breaks no survivor",
+             f"{bb['attack']}: {bb['broken_by_black_box']} of {bb['survivors']} survivors broken", bb["passed"]),
+        ]  # fmt: skip
+    return pd.DataFrame(rows, columns=["model", "check", "numbers", "passed"]).set_index(["model", "check"])

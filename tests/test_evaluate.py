@@ -240,3 +240,17 @@ def test_run_records_a_loadable_model(robust_mnist, tmp_path, monkeypatch):
     back = models.load(tmp_path / "cache" / rec["checkpoint"])
     again = evaluate.scores(back, data.Loader(sub, 50)).acc
     assert again == pytest.approx(g.clean.acc)
+
+
+def test_sanity_table_shows_every_check_failing_ones_included():
+    checks = {
+        "net": {
+            "large_eps": {"eps": 0.3, "accuracy": 0.0, "passed": True},
+            "more_steps": {"accuracy_by_steps": {5: 0.3, 10: 0.28, 40: 0.29}, "largest_rise": 0.01, "passed": True},
+            "black_box": {"attack": "Square, 100 queries", "survivors": 20, "broken_by_black_box": 3, "passed": False},
+        }
+    }
+    table = suite.sanity_table(checks)
+    assert table.shape == (3, 2) and table["passed"].tolist() == [True, True, False]
+    assert "3 of 20" in table.loc[("net", "a black box breaks no survivor"), "numbers"]
+    assert "PGD-40 29.0%" in table.loc[("net", "more steps never raise accuracy"), "numbers"]

@@ -48,6 +48,13 @@ NOT_REPRODUCED_AT_CI: dict[str, dict[str, str]] = {
         "fgsm_training_leaves_pgd": "the same cause: at ci FGSM training buys little robustness against FGSM, and "
         "PGD raises sigma_MAD about as much as FGSM does (x1.3 where the claim asks x2)",
     },
+    "02_curriculum_rse": {
+        "bigger_more_robust": "changed by issue 15 (the claim now rests on the suite): graded by min(PGD-20, "
+        "APGD-CE-25, APGD-T-25x3) at l-inf eps 0.03 on the first 100 test images, BigNet keeps 26.0% and Net 27.0% "
+        "(natural accuracy 40.0% both): -1.0 point, inside the 7.1-point standard error of a difference on 100 "
+        "images, so at ci the two networks tie. It held on the document's battery (aggregated score 162 vs 144, "
+        "battery mean 27.1% vs 24.0%), whose 3 small PGD steps overstate robustness; not re-tuned",
+    },
     "03_matrand_wrn": {
         "pgd_training_robust_all_attacks": "changed by the suite (issue 15): graded by the reduced suite on 100 of "
         "the 500 test images, the PGD-trained BasicNets (near 27% clean accuracy at ci) lead natural training by "
