@@ -297,3 +297,23 @@ def _square_breaks(model: nn.Module, target: nn.Module, loader: Loader, grade_: 
                 xs = atk(x[idx], y[idx])
             broken += int((_hits(bind(model, sub), xs, y[idx], 1)[0] == 0).sum())
     return broken
+
+
+def sanity_table(checks: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """The checks of :func:`sanity_checks` as table rows for a chapter: ``check``, ``numbers`` (in words) and
+    ``passed``, one row per check, so a failing check shows beside the ones that pass.
+
+    Chapters build a ``pandas.DataFrame`` from the rows (one per check and model, with a ``model`` column added).
+    """
+    big, steps, box = checks["large_eps"], checks["more_steps"], checks["black_box"]
+    by_steps = sorted(steps["accuracy_by_steps"].items(), key=lambda t: int(t[0]))
+    curve = ", ".join(f"PGD-{k}: {a:.1%}" for k, a in by_steps)
+    return [
+        {"check": "accuracy at a large radius ≈ 0", "numbers": f"ε={big['eps']:g}: {big['accuracy']:.1%}",
+         "passed": bool(big["passed"])},
+        {"check": "more steps never raise accuracy", "numbers": f"{curve} (largest rise {steps['largest_rise']:.1%})",
+         "passed": bool(steps["passed"])},
+        {"check": "black box breaks no white-box survivor",
+         "numbers": f"{box['attack']}: {box['broken_by_black_box']} of {box['survivors']} survivors broken",
+         "passed": bool(box["passed"])},
+    ]  # fmt: skip
