@@ -239,3 +239,16 @@ def test_run_records_a_loadable_model(robust_mnist, tmp_path, monkeypatch):
     back = models.load(tmp_path / "cache" / rec["checkpoint"])
     again = evaluate.scores(back, data.Loader(sub, 50)).acc
     assert again == pytest.approx(g.clean.acc)
+
+
+def test_sanity_table_shows_every_check_failing_ones_included():
+    checks = {
+        "large_eps": {"eps": 0.8, "accuracy": 0.12, "passed": False},
+        "more_steps": {"accuracy_by_steps": {"40": 0.1, "5": 0.3, "10": 0.2}, "largest_rise": 0.0, "passed": True},
+        "black_box": {"attack": "Square, 100 queries", "survivors": 7, "broken_by_black_box": 0, "passed": True},
+    }
+    rows = suite.sanity_table(checks)
+    assert [r["passed"] for r in rows] == [False, True, True]
+    assert "12.0%" in rows[0]["numbers"] and "0.8" in rows[0]["numbers"]
+    assert rows[1]["numbers"].startswith("PGD-5: 30.0%, PGD-10: 20.0%, PGD-40: 10.0%")  # sorted by steps
+    assert "0 of 7" in rows[2]["numbers"]
