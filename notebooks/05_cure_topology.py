@@ -595,7 +595,7 @@ run.glue(
     else "DeepFool leaves no network more than the suite does",
 )
 order = sorted(grades, key=lambda n: grades[n].robust_accuracy, reverse=True)
-run.glue("suite_order", " > ".join(f"{n} ({grades[n].robust_accuracy:.1%})" for n in order))
+run.glue("suite_order", " ≥ ".join(f"{n} ({grades[n].robust_accuracy:.1%})" for n in order))
 
 # %% [markdown]
 # On {glue:text}`n_suite` test images and at $\varepsilon$ = {glue:text}`suite_eps`, the suite
