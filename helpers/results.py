@@ -130,7 +130,8 @@ class Run:
         JSON's ``models`` list: name, checkpoint (relative to the cache), dataset, test_indices (the test
         images ``grade`` was measured on, as indices into the dataset's test split), norm, eps, randomized,
         robust_accuracy (the suite's, a fraction), robust_correct (per test image: the fraction of noise draws
-        on which the suite left it correct), clean_accuracy, attack (what produced it), the members' accuracies, the sanity checks (:func:`helpers.suite.sanity_checks`) and any ``extra`` fields.
+        on which the suite left it correct), clean_accuracy, attack (what produced it), the members'
+        accuracies, the sanity checks (:func:`helpers.suite.sanity_checks`) and any ``extra`` fields.
         """
         from helpers.data import cache_dir
         from helpers.models import save
