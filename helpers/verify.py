@@ -48,9 +48,7 @@ def verify_entry(
     return {"name": entry["name"], "images": len(indices), "book": book, "independent": ours, "gap": book - ours}
 
 
-def verify(
-    directory: str | Path | None = None, *, tolerance: float = 0.015, **kwargs: Any
-) -> list[dict[str, Any]]:
+def verify(directory: str | Path | None = None, *, tolerance: float = 0.015, **kwargs: Any) -> list[dict[str, Any]]:
     """:func:`verify_entry` for every model of every results JSON in ``directory``; adds ``passed``."""
     check_nonnegative("tolerance", tolerance)
     rows = []
