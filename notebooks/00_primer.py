@@ -322,20 +322,11 @@ run.glue("suite_name", graded.suite.name)
 book_pgd = evaluate.scores(model, suite_loader, pgd_attack(eps_head, "linf")).acc  # the curves' PGD, same digits
 run.glue("book_pgd", book_pgd, "{:.1%}")
 run.glue("suite_gap", 100 * (book_pgd - graded.robust_accuracy), "{:.1f}")
-sanity = pd.DataFrame(
-    {
-        "check": ["accuracy at a large radius", "more PGD steps never raise accuracy", "black box breaks survivors"],
-        "measured": [
-            f"{checks['large_eps']['accuracy']:.1%} at ε={checks['large_eps']['eps']:g}",
-            " → ".join(f"{a:.1%}" for a in checks["more_steps"]["accuracy_by_steps"].values()),
-            f"{checks['black_box']['broken_by_black_box']} of {checks['black_box']['survivors']} survivors",
-        ],
-        "passed": [checks[k]["passed"] for k in ("large_eps", "more_steps", "black_box")],
-    }
-).set_index("check")
+sanity = suite.sanity_table({"SmallCNN": checks})
 run.glue("sanity_passed", f"{int(sanity.passed.sum())} of {len(sanity)}")
 
-# %% [markdown] One PGD step leaves {glue:text}`pgd_one_step` of the digits correct; after {glue:text}`pgd_steps_max`
+# %% [markdown]
+# One PGD step leaves {glue:text}`pgd_one_step` of the digits correct; after {glue:text}`pgd_steps_max`
 # iterations PGD leaves {glue:text}`pgd_at_max` and APGD {glue:text}`apgd_at_max`. The suite, {glue:text}`suite_name`,
 # leaves {glue:text}`suite_acc`, against {glue:text}`book_pgd` for the {glue:text}`pgd_steps`-step PGD of the curves
 # above on the same digits: a gap of {glue:text}`suite_gap` points. The sanity checks of
