@@ -76,18 +76,20 @@ def _point_view(sweep_dir: Path, rec: dict[str, Any]) -> dict[str, Any]:
     return view
 
 
-def _group_key(p: dict[str, Any]) -> str:
-    return json.dumps([p["chapter"], p["profile"], p["params"]], sort_keys=True)
+def _done_groups(points: Iterable[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """The finished points grouped by configuration (chapter, profile, parameters): one group per seed set."""
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for p in points:
+        if p["status"] == "done":
+            key = json.dumps([p["chapter"], p["profile"], p["params"]], sort_keys=True)
+            groups.setdefault(key, []).append(p)
+    return list(groups.values())
 
 
 def aggregate_claims(points: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     """One row per configuration and claim: seeds, shares holding / reproduced, effect mean and interval."""
-    groups: dict[str, list[dict[str, Any]]] = {}
-    for p in points:
-        if p["status"] == "done":
-            groups.setdefault(_group_key(p), []).append(p)
     rows = []
-    for members in groups.values():
+    for members in _done_groups(points):
         first = members[0]
         order = list(dict.fromkeys(c["key"] for m in members for c in m["claims"]))
         for key in order:
@@ -119,12 +121,8 @@ def aggregate_claims(points: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def aggregate_numbers(points: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     """One row per configuration and glued number: its mean over seeds with a 95% t-interval."""
-    groups: dict[str, list[dict[str, Any]]] = {}
-    for p in points:
-        if p["status"] == "done":
-            groups.setdefault(_group_key(p), []).append(p)
     rows = []
-    for members in groups.values():
+    for members in _done_groups(points):
         first = members[0]
         for name in dict.fromkeys(k for m in members for k in m["numbers"]):
             vals = [float(m["numbers"][name]) for m in members if name in m["numbers"]]
