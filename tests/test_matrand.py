@@ -291,3 +291,60 @@ def test_fit_selected_keeps_the_best_validation_epoch_not_the_best_test_epoch(tm
         optimizer=torch.optim.SGD(again.parameters(), lr=0.5), epochs=5, seed=0,
     )  # fmt: skip
     assert history2 == history and best2 == best and calls["test"] == 5
+
+
+# ---------------------------------------------------------------- grading: the document's attacks and the suite
+def _tiny_test_set(n: int = 40) -> data.TensorData:
+    g = torch.Generator().manual_seed(0)
+    x = (torch.rand(n, 3, 32, 32, generator=g) * 255).to(torch.uint8)
+    return data.TensorData(x, torch.arange(n) % 10, tuple(str(c) for c in range(10)))
+
+
+def test_grader_tables_name_attacks_average_draws_and_pair_the_gap():
+    torch.manual_seed(0)
+    base = models.build("basicnet", "cifar10", 2).eval()
+    noisy = noise.with_input_noise(base, 0.05).eval()
+    ds = _tiny_test_set()
+    threat = matrand.Threat(0.03, 0.015, 0.5, 0.25, 2)
+    grader = matrand.Grader(threat, ds, 20, budget="reduced", eot_samples=2, seed=0)
+    assert len(grader.suite_data) == 20 and grader.suite_data.indices == grader.suite_positions.tolist()
+    acc, sd = grader.table({"base": base, "noisy": noisy, "noisy, EOT": noisy}, eot={"noisy, EOT": True})
+    lab = grader.labels(randomized=True)
+    keys = ("natural", "pgd_linf", "pgd_l2", "fgsm", "suite_linf", "gap_linf", "suite_l2", "gap_l2")
+    assert list(acc.index) == [lab[k] for k in keys]
+    assert "PGD-2" in lab["pgd_linf"] and "APGD-T" in lab["suite_linf"] and "EOT-2" in lab["suite_linf"]
+    # a randomized model: every accuracy is a mean over >= 10 draws, its suite attacks with EOT
+    assert grader.document(noisy, "natural").draws >= evaluate.MIN_DRAWS
+    assert grader.document(base, "natural").draws == 1 and (sd["base"].fillna(0) == 0).all()
+    g = grader.grade(noisy)
+    assert g.suite.eot_samples == 2 and g.robust.draws >= evaluate.MIN_DRAWS and g.clean.draws >= evaluate.MIN_DRAWS
+    assert grader.grade(noisy) is g  # graded once
+    assert acc.loc[lab["suite_linf"], "noisy"] == acc.loc[lab["suite_linf"], "noisy, EOT"]
+    # the gap compares the document's PGD and the suite on the same images
+    doc = grader.document(base, "pgd_linf").correct[grader.suite_positions].mean()
+    assert acc.loc[lab["gap_linf"], "base"] == pytest.approx(float(doc) - grader.grade(base).robust_accuracy)
+    # seeded per model: another grader, other order, same numbers
+    again = matrand.Grader(threat, ds, 20, budget="reduced", eot_samples=2, seed=0)
+    assert again.document(noisy, "fgsm").acc == grader.document(noisy, "fgsm").acc
+    assert again.grade(base).robust_accuracy == grader.grade(base).robust_accuracy
+    with pytest.raises(ValueError, match="budget"):
+        matrand.Grader(threat, ds, 20, budget="huge", eot_samples=2)
+    with pytest.raises(ValueError, match="n_suite"):
+        matrand.Grader(threat, ds, 41, budget="reduced", eot_samples=2)
+    text = matrand.with_spread(acc, sd)
+    assert "±" in text.loc[lab["natural"], "noisy"] and "±" not in text.loc[lab["natural"], "base"]
+
+
+def test_noise_wrapped_model_saves_and_loads_with_its_noise(tmp_path):
+    torch.manual_seed(0)
+    base = models.build("basicnet", "cifar10", 2)
+    net = noise.with_input_noise(base, 0.05)
+    assert net[1] is base  # shared, not copied
+    back = models.load(models.save(net, tmp_path / "noisy.pt"))
+    assert noise.is_randomized(back) and back[0].sigma == 0.05
+    x = torch.rand(4, 3, 32, 32)
+    torch.manual_seed(1)
+    a = net.eval()(x)
+    torch.manual_seed(1)
+    assert torch.allclose(a, back(x))
+    assert noise.with_input_noise(nn.Linear(2, 2), 0.1)[0].sigma == 0.1  # a bare module is still wrapped
