@@ -1,9 +1,11 @@
-"""A chapter's run record: banner, glued numbers, claims, and ``results/NN_name.json``; plus the scorecard.
+"""A chapter's run record: banner, glued numbers, claims, models, and ``results/NN_name.json``; timings.
 
-A *claim* is a statement of the chapter's document, what the document reports (its figure), what we measured,
-and whether our numbers support it: ``holds`` is always computed from the measured numbers, never typed.
-The JSON holds the profile, device, seeds, wall time, package versions, parameters, the claims and the glued
-numbers; tests assert the claims of the ci run, and the scorecard page gathers every chapter's.
+A *claim* is one of the document's findings, written in ``notebooks/claims/<chapter>.yaml`` (see
+:mod:`helpers.claims`): the chapter measures its effect with an interval and :meth:`Run.claim` computes the
+verdict. A *check* is one the book adds (:meth:`Run.check`), shown apart and never counted as a reproduction.
+The JSON holds the profile, device, seeds, wall time, package versions, parameters, the claims and checks,
+the models and the glued numbers; tests assert the verdicts of the ci run, and the scorecard page
+(:mod:`helpers.scorecard`) gathers every chapter's.
 """
 
 from __future__ import annotations
@@ -61,7 +63,9 @@ class Run:
     run = Run("00_primer", "Primer", profile=profile, seed=seed, device=dev, params=params)
     run.banner()                    # glues profile/device/seed for the opening line
     run.glue("clean_acc", 0.98, "{:.1%}")
-    run.claim("pgd_le_fgsm", "PGD is at least as strong as FGSM", paper="...", ours="...", holds=...)
+    run.claim("pgd_le_fgsm", claims.paired(pgd_hits, fgsm_hits), ours="...")   # text from the claims file
+    run.check("loss_finite", bool(finite), ours="...")                        # a check the book adds
+    run.verdicts()                  # the chapter's forest plot
     run.finish()                    # glues the wall time, writes results/00_primer.json, shows claims
     """
 
@@ -80,6 +84,7 @@ class Run:
         self.device = str(device)
         self.params = _plain(dict(params or {}))
         self.claims: list[dict[str, Any]] = []
+        self._specs: dict[str, dict[str, Any]] | None = None
         self.models: list[dict[str, Any]] = []
         self.numbers: dict[str, Any] = {}
         self.started = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
@@ -106,12 +111,57 @@ class Run:
         self.glue("run_seed", ", ".join(map(str, self.seeds)))
         return f"profile {self.profile} · device {self.device} · seed {self.seeds}"
 
-    def claim(self, key: str, claim: str, *, paper: str, ours: str, holds: bool) -> bool:
-        """Record a claim: the statement, the document's figure, our numbers, and whether they support it."""
+    def claim(self, key: str, effect: Any, *, ours: str, **fmt: Any) -> str:
+        """Record one of the document's claims: our ``effect`` (a :class:`helpers.claims.Effect`) against it.
+
+        The statement, the document's words and numbers, the direction and the margin come from
+        ``notebooks/claims/<chapter>.yaml``; the verdict (reproduced, inconclusive, contradicted) is computed
+        from the effect's 95% interval. ``ours`` gives the numbers behind the effect in words; ``fmt`` fills
+        placeholders of the statement (e.g. ``{eps}``). Glues ``claim_<key>`` ("reproduced: +5.1 points (95%
+        CI ...)") and ``verdict_<key>`` for the prose, and returns the verdict.
+        """
+        from helpers import claims
+
+        entry = claims.record(self._spec(key, "claim"), effect, profile=self.profile, ours=ours, **fmt)
+        self.claims.append(entry)
+        self.glue(f"claim_{key}", claims.summary_text(entry))
+        self.glue(f"verdict_{key}", entry["verdict"])
+        return entry["verdict"]
+
+    def check(self, key: str, passed: bool, *, ours: str) -> bool:
+        """Record a check the book adds (a sanity check, not a reproduction); its text is in the claims file."""
+        from helpers import claims
+
+        entry = claims.check_record(self._spec(key, "check"), bool(passed), profile=self.profile, ours=ours)
+        self.claims.append(entry)
+        self.glue(f"verdict_{key}", entry["verdict"])
+        return bool(passed)
+
+    def _spec(self, key: str, kind: str) -> dict[str, Any]:
+        specs = self._all_specs()
+        if key not in specs or specs[key]["kind"] != kind:
+            raise ValueError(
+                f"{kind} {key!r} is not in notebooks/claims/{self.chapter}.yaml (as kind: {kind}); add it there "
+                f"with the document's statement before recording it"
+            )
         if any(c["key"] == key for c in self.claims):
             raise ValueError(f"claim key {key!r} is already recorded in {self.chapter}")
-        self.claims.append({"key": key, "claim": claim, "paper": paper, "ours": ours, "holds": bool(holds)})
-        return bool(holds)
+        return specs[key]
+
+    def _all_specs(self) -> dict[str, dict[str, Any]]:
+        from helpers import claims
+
+        if self._specs is None:
+            self._specs = claims.load(self.chapter)
+        return self._specs
+
+    def verdicts(self) -> Any:
+        """The chapter's closing figure: a forest plot of its claims (saved and shown); returns None."""
+        from helpers import plots
+        from helpers.scorecard import forest
+
+        plots.show(forest(self.claims, f"{self.title}: our effects and their 95% intervals"), "verdicts",
+                   self.chapter)
 
     def model(
         self,
@@ -179,6 +229,7 @@ class Run:
             "params": self.params,
             "metadata": self.metadata,
             "claims": self.claims,
+            "missing_claims": [k for k in self._all_specs() if k not in {c["key"] for c in self.claims}],
             "models": self.models,
             "numbers": self.numbers,
         }
@@ -190,24 +241,9 @@ class Run:
         self.numbers["run_wall_time_s"] = round(wall, 2)
         path = Path(directory) if directory else results_dir()
         write_json(path / f"{self.chapter}.json", self.to_dict())
+        from helpers.scorecard import claims_table
+
         return claims_table(self.claims)
-
-
-def claims_table(claims: list[dict[str, Any]], chapter: str | None = None) -> Any:
-    """The claims as a pandas DataFrame (claim, document, ours, holds) for display."""
-    import pandas as pd
-
-    rows = [
-        {
-            **({"chapter": chapter} if chapter else {}),
-            "claim": c["claim"],
-            "document": c["paper"],
-            "ours": c["ours"],
-            "holds": "✔ yes" if c["holds"] else "✘ no",
-        }
-        for c in claims
-    ]
-    return pd.DataFrame(rows)
 
 
 def load_results(directory: str | os.PathLike[str] | None = None) -> list[dict[str, Any]]:
@@ -220,20 +256,6 @@ def load_results(directory: str | os.PathLike[str] | None = None) -> list[dict[s
         if "claims" in data and "chapter" in data:
             out.append(data)
     return out
-
-
-def scorecard(directory: str | os.PathLike[str] | None = None) -> Any:
-    """One table of every chapter's claims, with the run's profile and device."""
-    import pandas as pd
-
-    frames = []
-    for r in load_results(directory):
-        t = claims_table(r["claims"], chapter=f"{r['chapter']} {r['title']}")
-        t.insert(1, "run", f"{r['profile']} · {r['device']} · {r['wall_time_s']:.0f} s")
-        frames.append(t)
-    if not frames:
-        return pd.DataFrame(columns=["chapter", "run", "claim", "document", "ours", "holds"])
-    return pd.concat(frames, ignore_index=True)
 
 
 def load_timings(path: str | os.PathLike[str] | None = None) -> list[dict[str, Any]]:

@@ -19,7 +19,7 @@ import nbformat
 import papermill
 import pytest
 
-from helpers import pipeline, student
+from helpers import claims, pipeline, student
 
 pytestmark = pytest.mark.notebooks
 ROOT = Path(__file__).resolve().parents[1]
@@ -37,68 +37,6 @@ def test_toc_and_sources_agree():
             assert (ROOT / "params" / profile / f"{name}.yaml").exists(), (name, profile)
 
 
-# Claims that the ci profile is too small to show, each with the reason; the chapter still records them with
-# their numbers (the scorecard shows them as not holding) and the closing notes report them. Every other
-# claim of every chapter must hold at ci. Keep this list short and empty it as soon as a ci run shows them.
-NOT_REPRODUCED_AT_CI: dict[str, dict[str, str]] = {
-    "01_photoz": {
-        "alg1_repairs_fgsm": "Algorithm 1 needs the long training in which the network learns to read the FGSM "
-        "pattern; at ci (10 epochs on 24 px stamps) FGSM still multiplies the f_a-trained models' sigma_MAD by "
-        "1.2-2.1, and 20 epochs made it worse, not better",
-        "fgsm_training_leaves_pgd": "the same cause: at ci FGSM training buys little robustness against FGSM, and "
-        "PGD raises sigma_MAD about as much as FGSM does (x1.3 where the claim asks x2)",
-    },
-    "02_curriculum_rse": {
-        "bigger_more_robust": "changed by issue 15 (the claim now rests on the suite): graded by min(PGD-20, "
-        "APGD-CE-25, APGD-T-25x3) at l-inf eps 0.03 on the first 100 test images, BigNet keeps 26.0% and Net 27.0% "
-        "(natural accuracy 40.0% both): -1.0 point, inside the 7.1-point standard error of a difference on 100 "
-        "images, so at ci the two networks tie. It held on the document's battery (aggregated score 162 vs 144, "
-        "battery mean 27.1% vs 24.0%), whose 3 small PGD steps overstate robustness; not re-tuned",
-        "randomized_gains_shrink_under_eot": "changed by issue 15 (the gains now come from the suite with EOT-10 "
-        "and 10 noise draws): under the document's PGD-3 (step 0.008, 400 images) PNI gains +0.7 and RSE +3.1 "
-        "points over BigNet (26.8%); graded by the suite on the first 100 images (BigNet 11.0%, PNI 10.7 +- 1.2%, "
-        "RSE 16.1 +- 0.7%) the gains are -0.3 and +5.1, mean +2.4 against +1.9: they do not shrink. RSE's +5.1 is "
-        "inside the 7.1-point standard error of a difference on 100 images. The old verdict (EOT-PGD-3: -1.3 and "
-        "+0.5) held; not re-tuned",
-    },
-    "03_matrand_wrn": {
-        "pgd_training_robust_all_attacks": "changed by the suite (issue 15): graded by the reduced suite on 100 of "
-        "the 500 test images, the PGD-trained BasicNets (near 27% clean accuracy at ci) lead natural training by "
-        "+9.0 (l-inf training, l-inf suite: 15.0% vs 6.0%), +11.0 (l-inf training, l2 suite: 20.0% vs 9.0%), +5.0 "
-        "(l2 training, l-inf suite: 11.0% vs 6.0%) and +14.0 points (l2 training, l2 suite: 23.0% vs 9.0%), below "
-        "the a-priori 14.1-point threshold (two standard errors of a difference on 100 images). Under the "
-        "document's 3-step PGD and FGSM on all 500 images (the verdict before the suite) every lead was 10.4-13.8 "
-        "points above a 6.3-point threshold. On the same 100 images the suite reads 2-7 points below the 3-step "
-        "PGD for the PGD-trained networks and 5-6 for the natural one. The smaller suite subset is not the whole "
-        "cause: the l2-trained network's +5.0 points at the l-inf radius is below the 500-image threshold too",
-        "noise_gain_shrinks_under_eot": "changed by issue 15 (the EOT gain now comes from the suite with EOT-2 and "
-        "10 noise draws on 100 test images): the mean gain of noise at prediction is +0.19 points under the "
-        "document's PGD without EOT, +0.21 with 2-draw EOT-PGD, and +0.75 graded by the suite, so it does not "
-        "shrink; all three are far inside the 7-point standard error of a difference on 100 images (the gains "
-        "are zero within noise either way, as in the document's Table 4: -0.3 to +1.1). Not re-tuned",
-    },
-    "05_cure_topology": {
-        "at_cure_raise_robust_accuracy": "new with issue 15 (the suite's accuracy, l2 eps 0.1, reduced suite, 100 "
-        "test images): AT raises the robust accuracy (35% against base 27%) but the ci CURE network does not (25%): "
-        "two epochs of CURE fine-tuning cost it clean accuracy (33% against base 50% on these images), and the "
-        "2-point difference is under one standard error (about 4.4 points) at 100 images. The report's own "
-        "DeepFool read at the same radius gives the same order (base 27%, AT 37%, CURE 25%)",
-        "flatter_boundary": "at ci the fitted curvature shows no difference between the networks: median |kappa| "
-        "on the adversarial x random plane 0.028 for base against 0.033 for AT and 0.037 for CURE over 10 images, "
-        "and per image each fine-tuned network is flatter than base about half the time (15 of 30 images in "
-        "both planes in a 30-image pilot; a plane a third as wide reorders the medians again): the estimate is "
-        "noise at this scale. Twice the fine-tuning (4 epochs) makes CURE the most robust network, as in the "
-        "report (minimal perturbation 0.112 base, 0.230 AT, 0.291 CURE), yet its random-plane medians are "
-        "0.014 base, 0.046 AT, 0.046 CURE (flatter on 2 of 10 images each)",
-        "natural_paths_straight": "paths need few points (4.5 on average) but one of 8 natural pairs deviates by "
-        "0.016 of its length, above the 0.01 bound (mean 2.7e-3 +- 5.1e-3); pushing midpoints back with a "
-        "25 times smaller overshoot still leaves 0.013, so the narrow ci network's region really bends there. "
-        "Which pairs are drawn decides it: on the same network, 4 of 6 draws of 8 pairs stay below 0.01 (largest "
-        "deviations 0.016, 0.001, 0.009, 0.005, 0.008, 0.015; means 1e-4 to 2.7e-3, the report's 2.7e-4)",
-    },
-}
-
-
 @pytest.fixture(scope="module")
 def decoded_datasets():
     """Decode the datasets into HELPERS_CACHE once, before any chapter is timed.
@@ -114,19 +52,13 @@ def decoded_datasets():
 
 
 @pytest.mark.parametrize("name", CHAPTERS)
-def test_chapter_at_ci_profile_holds_its_claims(name, decoded_datasets):
+def test_chapter_at_ci_profile_meets_its_expected_verdicts(name, decoded_datasets):
     out = pipeline.execute(name, "ci", timeout=2 * CI_BUDGET_S, root=ROOT)
     res = json.loads((ROOT / "results" / f"{name}.json").read_text())
     assert res["chapter"] == name and res["profile"] == "ci" and res["device"] == "cpu"
     assert res["seeds"] and res["metadata"]["packages"]["torch"] and res["metadata"]["python"]
     assert 0 < res["wall_time_s"] <= CI_BUDGET_S
-    assert len(res["claims"]) >= 3
-    for c in res["claims"]:
-        assert set(c) == {"key", "claim", "paper", "ours", "holds"} and c["paper"] and c["ours"]
-    known = NOT_REPRODUCED_AT_CI.get(name, {})
-    assert set(known) <= {c["key"] for c in res["claims"]}, "NOT_REPRODUCED_AT_CI names a claim the chapter lacks"
-    failing = [f"{c['claim']}: {c['ours']}" for c in res["claims"] if not c["holds"] and c["key"] not in known]
-    assert not failing, failing
+    _assert_verdicts_as_expected(name, res)
     for m in res["models"]:  # every model whose robustness the chapter reports (issue 15)
         fields = {"name", "checkpoint", "dataset", "test_indices", "norm", "eps", "randomized", "robust_accuracy",
                   "attack", "robust_correct", "sanity_checks"}  # fmt: skip
@@ -141,6 +73,27 @@ def test_chapter_at_ci_profile_holds_its_claims(name, decoded_datasets):
     assert len(tagged) == 2 and all("hide-cell" in c.metadata["tags"] for c in tagged)
     banner = next(c for c in nb.cells if c.cell_type == "markdown").source
     assert all(f"{{glue:text}}`{k}`" in banner for k in ("run_profile", "run_device", "run_seed", "run_wall_time"))
+
+
+def _assert_verdicts_as_expected(name: str, res: dict) -> None:
+    """Issue 16: every claim of the chapter's claims file is recorded with its effect, interval, margin and
+    verdict, and the verdict equals the one the file expects at ci (a change fails with old and new)."""
+    specs = claims.load(name, ROOT)
+    assert sum(s["kind"] == "claim" for s in specs.values()) >= 3, f"{name}: too few claims in its claims file"
+    assert not res["missing_claims"], f"{name}: claims in the file that the run did not record: {res['missing_claims']}"
+    assert [c["key"] for c in res["claims"]] and {c["key"] for c in res["claims"]} == set(specs)
+    changed = []
+    for c in res["claims"]:
+        assert c["paper"] and c["ours"] and c["expected"], (c["key"], "needs its document text and a ci verdict")
+        if c["kind"] == "claim":
+            lo, hi = c["interval"]
+            assert lo <= c["effect"] <= hi and c["margin"] >= 0 and c["verdict"] in claims.VERDICTS, c["key"]
+        if c["verdict"] != c["expected"]:
+            now = claims.summary_text(c) if c["kind"] == "claim" else c["verdict"]
+            changed.append(f"{c['key']}: expected {c['expected']}, measured {now} ({c['ours']})")
+    assert not changed, "verdicts changed at ci (update the claims file with the reason, never the profile):\n" + (
+        "\n".join(changed)
+    )
 
 
 STUDENT_FULL_RUN = os.environ.get("STUDENT_FULL_RUN") == "1"  # run the whole student prefix again (slow)
