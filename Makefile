@@ -7,6 +7,8 @@
 #   make sweep NB=00_primer PROFILE=ci SEEDS=0-4 ARGS="-p eps 0.05,0.1,0.2"   many runs at once on Ray
 #   make publish [REMOTE=origin]       push the built book (_build/html) to the remote's gh-pages branch
 #   make lock [UPGRADE=1]              regenerate constraints.txt, the exact tested set, from pyproject.toml
+#   make verdicts PROFILE=quick [RECORD=1]   run every chapter at PROFILE and report each verdict that differs
+#                                      from notebooks/claims/*.yaml; RECORD=1 writes the measured ones there
 # Everything lives in .venv; the only prerequisite is python3 (>= 3.10).
 # pyproject.toml states what the code needs (lower bounds, as a library does, so that a student's own torch
 # stays). constraints.txt, the lock, pins the exact set the book is tested with; set-up installs with it. It
@@ -26,7 +28,7 @@ SEEDS   ?= 0
 ARGS    ?=
 export CHAPTER_TIMEOUT
 
-.PHONY: setup lock chapters chapter sweep book student publish test unit lint format benchmark clean
+.PHONY: setup lock chapters chapter sweep book student publish test unit lint format benchmark clean verdicts
 
 setup: $(VENV)/.ready
 
@@ -54,6 +56,11 @@ chapter: setup
 # VALUES, --workers N, --address HOST:PORT (a Ray cluster), --name. Results: results/sweeps/<name>/summary.json.
 sweep: setup
 	$(BIN)/python -m helpers.sweep $(NB) --profile $(PROFILE) --seeds $(SEEDS) $(ARGS)
+
+# The claims files hold, per profile, the verdict expected (ci: asserted by make test) or measured (larger
+# profiles, with revision and date). A flip is kept in the claim's history.
+verdicts: chapters
+	$(BIN)/python -m helpers.claims $(if $(RECORD),record,compare)
 
 student: setup
 	$(BIN)/python -m helpers.pipeline student

@@ -19,7 +19,9 @@ package itself does no work: no device probing, no data access, no torch import.
   top Hessian direction, decision-boundary planes and curvature, path-connectedness of regions, hue shift).
 - ``metrics``: metrics beyond accuracy (photo-z bias, sigma_MAD, outlier fraction).
 - ``galaxies``: the GalSim simulator of SDSS-like ugriz cutouts for the photo-z chapter.
-- ``results``: a chapter's run record, claims, glue, and the scorecard.
+- ``results``: a chapter's run record (glue, claims, checks, models) and ``results/NN_name.json``.
+- ``claims``: claims as data (``notebooks/claims/*.yaml``), bootstrap intervals and the three-way verdicts.
+- ``scorecard``: forest plots, claims and checks tables, verdict counts per profile.
 - ``plots``: the book's one figure style and a save-and-show helper.
 - ``params``: parameter validation that names the parameter and its valid range.
 - ``pipeline``: jupytext + papermill execution of the chapters (``python -m helpers.pipeline``).

@@ -311,8 +311,7 @@ def compare(results: list[Mapping[str, Any]], root: str | Path | None = None) ->
             c = measured[key]
             exp = (spec["expected"] or {}).get(res["profile"], {}).get("verdict")
             if exp != c["verdict"]:
-                interval = f" {summary_text(c)}" if c["kind"] == "claim" else ""
-                lines.append(f"{res['chapter']} {key} at {res['profile']}: expected {exp}, measured {c['verdict']}{interval}")
+                lines.append(f"{res['chapter']} {key} at {res['profile']}: expected {exp}, measured {summary_text(c)}")
         lines += [f"{res['chapter']} {k}: recorded but not in the claims file" for k in measured if k not in specs]
     return lines
 

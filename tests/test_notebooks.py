@@ -210,7 +210,7 @@ def test_scorecard_and_book_build_with_warnings_as_errors():
         page = (html / "book" / "chapters" / f"{name}.html").read_text(encoding="utf-8")
         assert "glue:" not in page  # every glued number resolved
     card = (html / "book" / "chapters" / "scorecard.html").read_text(encoding="utf-8")
-    assert "PGD is at least as strong as FGSM" in card
+    assert "is a stronger l-inf attack than single-step FGSM" in card and "reproduced" in card
     _assert_launch_links_open_files_in_the_repository(html)
 
 
