@@ -119,7 +119,9 @@ def bootstrap(
             resampled.append(r)
         stats[b] = statistic(*resampled)
     low, high = np.quantile(stats, [(1 - LEVEL) / 2, (1 + LEVEL) / 2])
-    return Effect(estimate, float(low), float(high), unit, f"{method}, {n_boot} bootstrap resamples", arrays[0].shape[-1])
+    return Effect(
+        estimate, float(low), float(high), unit, f"{method}, {n_boot} bootstrap resamples", arrays[0].shape[-1]
+    )
 
 
 def paired(a: Any, b: Any, *, unit: str = "points", scale: float = 100.0, what: str = "test images") -> Effect:

@@ -66,11 +66,89 @@ def seed_everything(seed: int, *, deterministic: bool = True) -> torch.Generator
     return torch.Generator().manual_seed(seed)
 
 
+def cpu_model() -> str:
+    """The CPU's model name (Linux /proc/cpuinfo, else the platform's processor string)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
+            if line.lower().startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+AMP_ENV = "HELPERS_AMP"
+AMP_MIN_SPEEDUP = 1.2  # CPU bf16 is used only where the probe measures at least this step-time ratio
+
+
+def _probe_step(dtype: torch.dtype | None, steps: int) -> float:
+    """Seconds per training step of a small conv net on the CPU, fp32 (``dtype=None``) or bf16 autocast."""
+    gen = torch.Generator().manual_seed(0)
+    net = torch.nn.Sequential(
+        torch.nn.Conv2d(3, 64, 3, padding=1), torch.nn.ReLU(), torch.nn.Conv2d(64, 64, 3, padding=1),
+        torch.nn.ReLU(), torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), torch.nn.Linear(64, 10),
+    )  # fmt: skip
+    x, y = torch.rand(64, 3, 32, 32, generator=gen), torch.randint(0, 10, (64,), generator=gen)
+    ctx = (lambda: torch.autocast("cpu", dtype=dtype)) if dtype else contextlib.nullcontext
+    times = []
+    for i in range(steps + 2):  # two warm-up steps (oneDNN picks its kernels on the first calls)
+        t0 = time.perf_counter()
+        with ctx():
+            loss = torch.nn.functional.cross_entropy(net(x), y)
+        loss.backward()
+        if i >= 2:
+            times.append(time.perf_counter() - t0)
+    return float(np.median(times))
+
+
+def cpu_bf16_speedup(*, steps: int = 6, refresh: bool = False) -> float:
+    """fp32 / bf16-autocast step-time ratio of a small conv net on this CPU, measured once and cached.
+
+    Above 1 the CPU runs bf16 faster (recent x86 with AVX-512 BF16 or AMX, some ARM cores); laptops
+    without bf16 units emulate it and measure well below 1. The result is cached per CPU model, thread
+    count and torch version under ``HELPERS_CACHE/probes/`` so a chapter pays the ~1 s probe once.
+    """
+    import json
+    import re
+
+    from helpers.io import write_json
+
+    name = re.sub(r"[^A-Za-z0-9]+", "-", cpu_model() or "cpu").strip("-")[:60]
+    from helpers.data import cache_dir
+
+    path = cache_dir() / "probes" / f"bf16-{name}-{torch.get_num_threads()}t-torch{torch.__version__}.json"
+    if path.exists() and not refresh:
+        return float(json.loads(path.read_text())["speedup"])
+    try:
+        fp32, bf16 = _probe_step(None, steps), _probe_step(torch.bfloat16, steps)
+        speedup = fp32 / bf16
+    except RuntimeError:  # no CPU bf16 autocast in this build
+        fp32, bf16, speedup = float("nan"), float("nan"), 0.0
+    write_json(path, {"speedup": speedup, "fp32_step_s": fp32, "bf16_step_s": bf16, "threads": torch.get_num_threads()})
+    return speedup
+
+
+def amp_enabled(device: torch.device | str) -> bool:
+    """Whether :func:`autocast` turns bf16 on for ``device``: ``HELPERS_AMP=0`` never, ``=1`` always;
+    otherwise on CUDA, and on the CPU where :func:`cpu_bf16_speedup` is at least ``AMP_MIN_SPEEDUP``."""
+    env = os.environ.get(AMP_ENV, "").strip()
+    if env not in ("", "0", "1"):
+        raise ValueError(f"{AMP_ENV} must be 0 (off), 1 (on) or unset (probe), got {env!r}")
+    kind = torch.device(device).type
+    if env == "0" or kind not in ("cuda", "cpu"):
+        return False
+    if env == "1" or kind == "cuda":
+        return True
+    return cpu_bf16_speedup() >= AMP_MIN_SPEEDUP
+
+
 def autocast(device: torch.device | str, enabled: bool = True) -> contextlib.AbstractContextManager[Any]:
-    """bf16 autocast on CUDA; a no-op elsewhere (CPU bf16 is slower than fp32 on most laptops)."""
+    """bf16 autocast where it pays (see :func:`amp_enabled`: CUDA, and CPUs the probe finds faster in bf16);
+    a no-op elsewhere or with ``enabled=False``. Callers opt in per use (``fit(amp=True)``); attacks and
+    grading stay in fp32 unless asked, so reduced precision never weakens an attack's gradients by default."""
     device = torch.device(device)
-    if enabled and device.type == "cuda":
-        return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
+    if enabled and amp_enabled(device):
+        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
     return contextlib.nullcontext()
 
 

@@ -43,6 +43,7 @@ from typing import Any
 
 import yaml
 
+from helpers.device import cpu_model
 from helpers.params import PROFILES, check_choice
 from helpers.results import project_root
 
@@ -242,19 +243,6 @@ def timings_path(root: Path) -> Path:
     return root / "book" / "timings.json"
 
 
-def _cpu_model() -> str:
-    """The CPU's model name (Linux /proc/cpuinfo, else the platform's processor string)."""
-    import platform
-
-    try:
-        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
-            if line.lower().startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def checkpoints_written_since(name: str, since: float) -> int:
     """How many checkpoints of chapter ``name`` were written (trained) since the epoch time ``since``."""
     from helpers.data import cache_dir
@@ -294,7 +282,7 @@ def record_timing(root: Path, name: str, *, started: str, trained: int | None = 
         "title": res.get("title", name),
         "profile": res["profile"],
         "device_type": device_type,
-        "device_name": meta.get("device_name", "") if device_type != "cpu" else _cpu_model(),
+        "device_name": meta.get("device_name", "") if device_type != "cpu" else cpu_model(),
         "threads": meta.get("torch_threads"),
         "models": "cached" if trained == 0 else "trained",
         "wall_time_s": round(float(res["wall_time_s"]), 1),

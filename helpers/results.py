@@ -160,8 +160,7 @@ class Run:
         from helpers import plots
         from helpers.scorecard import forest
 
-        plots.show(forest(self.claims, f"{self.title}: our effects and their 95% intervals"), "verdicts",
-                   self.chapter)
+        plots.show(forest(self.claims, f"{self.title}: our effects and their 95% intervals"), "verdicts", self.chapter)
 
     def model(
         self,

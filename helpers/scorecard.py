@@ -34,7 +34,7 @@ def forest(records: Iterable[Mapping[str, Any]], title: str = "") -> Any:
     if not claims:
         raise ValueError("records holds no claims with an interval: run the chapter first")
     fig, axes = plt.subplots(len(claims), 1, figsize=(7.5, 0.72 * len(claims) + 0.9), squeeze=False)
-    for ax, c in zip(axes[:, 0], claims):
+    for ax, c in zip(axes[:, 0], claims, strict=True):
         lo, hi = c["interval"]
         colour = COLOURS[c["verdict"]]
         null, margin, doc = c["no_effect"], c["margin"], c.get("document_value")
@@ -43,7 +43,7 @@ def forest(records: Iterable[Mapping[str, Any]], title: str = "") -> Any:
         ax.plot([c["effect"]], [0], "o", color=colour, ms=7)
         ax.axvline(null, color="black", lw=0.8)
         if margin:
-            for m in ([null - margin, null + margin] if c["direction"] == "equivalent" else [null + sign * margin]):
+            for m in [null - margin, null + margin] if c["direction"] == "equivalent" else [null + sign * margin]:
                 ax.axvline(m, color="black", lw=0.8, ls="--")
         xs = [lo, hi, null, null + sign * margin]
         if doc is not None:
@@ -52,18 +52,28 @@ def forest(records: Iterable[Mapping[str, Any]], title: str = "") -> Any:
         span = (max(xs) - min(xs)) or 1.0
         ax.set_xlim(min(xs) - 0.08 * span, max(xs) + 0.08 * span)
         ax.set_yticks([])
-        ax.set_ylabel("\n".join(textwrap.wrap(c["key"].replace("_", " "), 18)), rotation=0, ha="right",
-                      va="center", fontsize=8)
+        ax.set_ylabel(
+            "\n".join(textwrap.wrap(c["key"].replace("_", " "), 18)), rotation=0, ha="right", va="center", fontsize=8
+        )
         ax.tick_params(axis="x", labelsize=7, pad=1)
-        ax.text(1.01, 0.5, f"{LABELS[c['verdict']]}\n[{c['unit']}]", transform=ax.transAxes, fontsize=7,
-                va="center", color=colour)
+        ax.text(
+            1.01,
+            0.5,
+            f"{LABELS[c['verdict']]}\n[{c['unit']}]",
+            transform=ax.transAxes,
+            fontsize=7,
+            va="center",
+            color=colour,
+        )
         for side in ("top", "right", "left"):
             ax.spines[side].set_visible(False)
     from matplotlib.lines import Line2D
 
     handles = [Line2D([], [], color=COLOURS[v], lw=3, label=LABELS[v]) for v in VERDICTS]
-    handles += [Line2D([], [], marker="D", color="black", mfc="white", ls="", label="the document's effect"),
-                Line2D([], [], color="black", ls="--", label="margin")]
+    handles += [
+        Line2D([], [], marker="D", color="black", mfc="white", ls="", label="the document's effect"),
+        Line2D([], [], color="black", ls="--", label="margin"),
+    ]
     fig.legend(handles=handles, loc="upper center", ncol=3, fontsize=7, frameon=False)
     if title:
         fig.suptitle(title, y=0.995, fontsize=9, va="bottom")
@@ -83,8 +93,8 @@ def claims_table(records: Iterable[Mapping[str, Any]], chapter: str | None = Non
             "ours": c["ours"],
             "effect (95% CI)": summary_text(c).split(": ", 1)[1],
             "margin": f"{c['margin']:g} {c['unit']}",
-            "verdict": LABELS[c["verdict"]] + ("" if c["verdict"] == c.get("expected") else
-                                               f" (expected: {c.get('expected') or 'not recorded'})"),
+            "verdict": LABELS[c["verdict"]]
+            + ("" if c["verdict"] == c.get("expected") else f" (expected: {c.get('expected') or 'not recorded'})"),
             "why": c.get("reason") or "",
         }
         for c in _claims(records)
@@ -98,8 +108,13 @@ def checks_table(records: Iterable[Mapping[str, Any]], chapter: str | None = Non
     import pandas as pd
 
     rows = [
-        {**({"chapter": chapter} if chapter else {}), "check": c["claim"], "why it matters": c["paper"],
-         "ours": c["ours"], "result": "✔ passes" if c["verdict"] == "passes" else "✘ fails"}
+        {
+            **({"chapter": chapter} if chapter else {}),
+            "check": c["claim"],
+            "why it matters": c["paper"],
+            "ours": c["ours"],
+            "result": "✔ passes" if c["verdict"] == "passes" else "✘ fails",
+        }
         for c in records
         if c.get("kind") == "check"
     ]

@@ -164,7 +164,9 @@ def test_run_records_claims_checks_and_missing_ones(tmp_path, monkeypatch):
     assert gain["document_inside"] is False and gain["holds"] is True  # +1.35 lies below our interval
     assert finite["kind"] == "check" and finite["verdict"] == "passes"
     assert saved["missing_claims"] == ["never_run"]
-    assert saved["numbers"]["verdict_gain"] == "reproduced" and saved["numbers"]["claim_gain"].startswith("reproduced: +20.0")
+    assert saved["numbers"]["verdict_gain"] == "reproduced" and saved["numbers"]["claim_gain"].startswith(
+        "reproduced: +20.0"
+    )
     assert list(table["claim"]) == [gain["claim"]]  # the claims table holds claims; checks have their own
     assert list(scorecard.checks_table(saved["claims"])["result"]) == ["✔ passes"]
 
@@ -177,8 +179,9 @@ def test_compare_and_record_report_flips_into_history(tmp_path, monkeypatch):
     run.claim("gain", claims.paired(a, b), ours="50% vs 48%", eps=0.1)  # +2 points on 100 images: inconclusive
     run.finish(tmp_path / "results")
     res = results.load_results(tmp_path / "results")
-    assert claims.compare(res, tmp_path) == ["99_test gain at quick: expected None, measured "
-                                             + claims.summary_text(res[0]["claims"][0])]
+    assert claims.compare(res, tmp_path) == [
+        "99_test gain at quick: expected None, measured " + claims.summary_text(res[0]["claims"][0])
+    ]
     assert claims.record_profile(res, tmp_path) == []  # nothing recorded before: no flip
     spec = claims.load("99_test", tmp_path)["gain"]
     rec = spec["expected"]["quick"]

@@ -275,3 +275,43 @@ def test_perturb_crafts_once_and_keep_outputs_returns_logits():
     assert crafted["outputs"].shape == (512, 2)
     assert torch.equal(crafted["outputs"].argmax(1) == d.y, crafted["correct"])
     assert not model.training
+
+
+def test_cpu_autocast_follows_helpers_amp_and_the_cached_probe(monkeypatch, tmp_path):
+    """Issue 18: bf16 autocast on the CPU where it pays; HELPERS_AMP=0 turns it off, =1 on; the probe runs once."""
+    from helpers import device as D
+
+    monkeypatch.setenv("HELPERS_CACHE", str(tmp_path))
+    conv = nn.Conv2d(3, 4, 3)
+    x = torch.rand(1, 3, 8, 8)
+    monkeypatch.setenv("HELPERS_AMP", "0")
+    with D.autocast("cpu"):
+        assert conv(x).dtype == torch.float32
+    monkeypatch.setenv("HELPERS_AMP", "1")
+    with D.autocast("cpu"):
+        assert conv(x).dtype == torch.bfloat16
+    with D.autocast("cpu", enabled=False):
+        assert conv(x).dtype == torch.float32
+    monkeypatch.setenv("HELPERS_AMP", "yes")
+    with pytest.raises(ValueError, match="HELPERS_AMP"):
+        D.amp_enabled("cpu")
+    monkeypatch.delenv("HELPERS_AMP")
+    calls = []
+    monkeypatch.setattr(D, "_probe_step", lambda dtype, steps: calls.append(dtype) or (1.0 if dtype is None else 0.5))
+    assert D.cpu_bf16_speedup() == 2.0 and D.amp_enabled("cpu") and len(calls) == 2
+    assert D.cpu_bf16_speedup() == 2.0 and len(calls) == 2  # cached: no second probe
+    assert D.cpu_bf16_speedup(refresh=True) == 2.0 and len(calls) == 4
+    monkeypatch.setattr(D, "_probe_step", lambda dtype, steps: 1.0 if dtype is None else 2.0)
+    assert D.cpu_bf16_speedup(refresh=True) == 0.5 and not D.amp_enabled("cpu")  # slower in bf16: fp32
+    assert not D.amp_enabled("mps")
+
+
+def test_fit_with_cpu_bf16_trains_and_keeps_fp32_weights(monkeypatch):
+    monkeypatch.setenv("HELPERS_AMP", "1")
+    seed_everything(0)
+    model = _model()
+    loader = data.Loader(_toy(), batch_size=64, shuffle=True, seed=0)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    hist = training.fit(model, loader, optimizer=opt, epochs=2, amp=True)
+    assert all(p.dtype == torch.float32 for p in model.parameters())
+    assert hist[-1]["train_loss"] < hist[0]["train_loss"] and torch.isfinite(torch.tensor(hist[-1]["train_loss"]))
