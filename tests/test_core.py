@@ -37,7 +37,8 @@ def test_seed_everything_reproduces_numbers():
     assert all(torch.equal(u, v) for u, v in zip(a, b, strict=True))
 
 
-def test_autocast_channels_last_and_throughput_on_cpu():
+def test_autocast_channels_last_and_throughput_on_cpu(monkeypatch):
+    monkeypatch.setenv("HELPERS_AMP", "0")  # bf16 on the CPU is tested in test_training (it depends on a probe)
     with device.autocast("cpu"):
         assert torch.ones(2, 2).mm(torch.ones(2, 2)).dtype == torch.float32
     m = device.channels_last(torch.nn.Conv2d(3, 4, 3), "cpu")
