@@ -33,7 +33,9 @@ def forest(records: Iterable[Mapping[str, Any]], title: str = "") -> Any:
     claims = _claims(records)
     if not claims:
         raise ValueError("records holds no claims with an interval: run the chapter first")
-    fig, axes = plt.subplots(len(claims), 1, figsize=(7.5, 0.72 * len(claims) + 0.9), squeeze=False)
+    height = 0.7 * len(claims) + 1.2  # inches: a row per claim, the title above, the legend below
+    fig, axes = plt.subplots(len(claims), 1, figsize=(7.5, height), squeeze=False)
+    fig.subplots_adjust(left=0.24, right=0.8, top=1 - 0.45 / height, bottom=0.75 / height, hspace=1.1)
     for ax, c in zip(axes[:, 0], claims, strict=True):
         lo, hi = c["interval"]
         colour = COLOURS[c["verdict"]]
@@ -52,6 +54,7 @@ def forest(records: Iterable[Mapping[str, Any]], title: str = "") -> Any:
         span = (max(xs) - min(xs)) or 1.0
         ax.set_xlim(min(xs) - 0.08 * span, max(xs) + 0.08 * span)
         ax.set_yticks([])
+        ax.grid(False, axis="y")
         ax.set_ylabel(
             "\n".join(textwrap.wrap(c["key"].replace("_", " "), 18)), rotation=0, ha="right", va="center", fontsize=8
         )
@@ -74,10 +77,9 @@ def forest(records: Iterable[Mapping[str, Any]], title: str = "") -> Any:
         Line2D([], [], marker="D", color="black", mfc="white", ls="", label="the document's effect"),
         Line2D([], [], color="black", ls="--", label="margin"),
     ]
-    fig.legend(handles=handles, loc="upper center", ncol=3, fontsize=7, frameon=False)
+    fig.legend(handles=handles, loc="lower center", ncol=3, fontsize=7, frameon=False, bbox_to_anchor=(0.5, 0.0))
     if title:
-        fig.suptitle(title, y=0.995, fontsize=9, va="bottom")
-    fig.tight_layout(rect=(0, 0, 0.9, 1 - 0.55 / fig.get_figheight()))
+        fig.suptitle(title, y=1 - 0.08 / height, fontsize=9, va="top")
     return fig
 
 
