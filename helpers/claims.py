@@ -66,8 +66,8 @@ class Effect:
     n: int
 
     def text(self, digits: int = 1) -> str:
-        """``+5.1 points (95% CI +1.2 to +9.0)``."""
-        f = f"{{:+.{digits}f}}"
+        """``+5.1 points (95% CI +1.2 to +9.0)``; a ratio (unit ``x``) unsigned: ``0.86 x (95% CI 0.70 to 1.03)``."""
+        f = f"{{:.{digits}f}}" if self.unit == "x" else f"{{:+.{digits}f}}"
         return f"{f.format(self.estimate)} {self.unit} (95% CI {f.format(self.low)} to {f.format(self.high)})"
 
     def to_dict(self) -> dict[str, Any]:
