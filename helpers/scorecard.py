@@ -47,7 +47,7 @@ def forest(records: Iterable[Mapping[str, Any]], title: str = "") -> Any:
         if margin:
             for m in [null - margin, null + margin] if c["direction"] == "equivalent" else [null + sign * margin]:
                 ax.axvline(m, color="black", lw=0.8, ls="--")
-        xs = [lo, hi, null, null + sign * margin]
+        xs = [lo, hi, null, null + sign * margin, null - margin if c["direction"] == "equivalent" else null]
         if doc is not None:
             ax.plot([doc], [0], "D", color="black", mfc="white", ms=6)
             xs.append(doc)
