@@ -409,8 +409,11 @@ run.claim(
     "noise_barely_hurts",
     claims.bootstrap(
         lambda c, n, p: (c.mean() - n.mean()) / max(c.mean() - p.mean(), 1e-9),
-        clean_hits, hits["uniform noise", eps_head], hits["PGD", eps_head],
-        unit="x", method=f"paired bootstrap over {len(test_data)} test images",
+        clean_hits,
+        hits["uniform noise", eps_head],
+        hits["PGD", eps_head],
+        unit="x",
+        method=f"paired bootstrap over {len(test_data)} test images",
     ),
     ours=f"clean {clean_hits.acc:.1%}; noise costs {100 * drop_noise:.1f} points, PGD {100 * drop_pgd:.1f} points",
     eps=eps_head,
