@@ -39,6 +39,7 @@ independent sets of runs, :func:`bootstrap` for any other statistic.
 from __future__ import annotations
 
 import datetime as _dt
+import math
 import subprocess
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
@@ -285,7 +286,11 @@ def summary_text(entry: Mapping[str, Any]) -> str:
         return entry["verdict"]
     lo, hi = entry["interval"]
     eff = Effect(entry["effect"], lo, hi, entry["unit"], entry["method"], 0)
+    # enough digits that a bound near zero does not print as zero (a +0.05 lower bound is not "+0.0")
+    small = [abs(v) for v in (lo, hi, entry["effect"]) if v != 0]
     digits = 2 if entry["unit"] in ("x", "") or max(abs(lo), abs(hi)) < 1 else 1
+    if small and min(small) < 0.1:
+        digits = min(max(digits, math.ceil(-math.log10(min(small))) + (1 if entry["unit"] == "x" else 0)), 5)
     return f"{entry['verdict']}: {eff.text(digits)}"
 
 
