@@ -339,7 +339,9 @@ def record_profile(results: list[Mapping[str, Any]], root: str | Path | None = N
         path = base / f"{res['chapter']}.yaml"
         if not path.exists():
             continue
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+        header = "".join(line + "\n" for line in text.splitlines() if line.startswith("#"))  # the file's comments
+        data = yaml.safe_load(text)
         measured = {c["key"]: c for c in res.get("claims", [])}
         for spec in data["claims"]:
             c = measured.get(spec["key"])
@@ -356,7 +358,7 @@ def record_profile(results: list[Mapping[str, Any]], root: str | Path | None = N
                 spec.setdefault("history", []).append({"profile": profile, "old": old, "new": new})
                 flips.append(f"{res['chapter']} {spec['key']} at {profile}: {old['verdict']} -> {c['verdict']}")
             spec.setdefault("expected", {})[profile] = new
-        write_text(path, yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=110))
+        write_text(path, header + yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=110))
     return flips
 
 

@@ -173,6 +173,8 @@ def test_run_records_claims_checks_and_missing_ones(tmp_path, monkeypatch):
 
 def test_compare_and_record_report_flips_into_history(tmp_path, monkeypatch):
     _write_claims(tmp_path, "99_test", [CLAIM])
+    path = tmp_path / "notebooks" / "claims" / "99_test.yaml"
+    path.write_text("# how the margins were chosen\n" + path.read_text())
     monkeypatch.chdir(tmp_path)
     run = results.Run("99_test", "Test", profile="quick", seed=0, device="cpu")
     a, b = np.r_[np.ones(50), np.zeros(50)], np.r_[np.ones(48), np.zeros(52)]
@@ -183,6 +185,7 @@ def test_compare_and_record_report_flips_into_history(tmp_path, monkeypatch):
         "99_test gain at quick: expected None, measured " + claims.summary_text(res[0]["claims"][0])
     ]
     assert claims.record_profile(res, tmp_path) == []  # nothing recorded before: no flip
+    assert path.read_text().startswith("# how the margins were chosen\n")  # the header comment survives
     spec = claims.load("99_test", tmp_path)["gain"]
     rec = spec["expected"]["quick"]
     assert rec["verdict"] == "inconclusive" and rec["reason"].startswith("TODO") and rec["measured"]["interval"]
