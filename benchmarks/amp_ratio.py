@@ -1,7 +1,7 @@
 """Training-step time in fp32 against bf16 autocast, on the CIFAR-10 networks the chapters train (issue 18).
 
 One plain SGD step (forward, cross-entropy, backward, update) on a batch of CIFAR-sized inputs, timed as the
-median of ``--repeats`` steps after warm-up, once in fp32 and once under :func:`helpers.device.autocast` with
+median of ``--repeats`` steps after warm-up, once in fp32 and once under :func:`helpers.core.device.autocast` with
 ``HELPERS_AMP=1``. Printed as images per second and the fp32/bf16 step-time ratio (above 1: bf16 pays), with
 the cached probe's ratio beside it (the one ``autocast`` decides with):
 
@@ -20,8 +20,8 @@ import time
 import torch
 import torch.nn.functional as F
 
-from helpers import device as D
-from helpers import models
+from helpers.core import device as D
+from helpers.core import models
 
 NETS = {  # the chapters' main CIFAR-10 networks at their ci/quick widths
     "BasicNet (ch3)": lambda: models.build("basicnet", "cifar10", 32),

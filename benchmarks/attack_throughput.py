@@ -15,8 +15,8 @@ import json
 import torch
 import torch.nn.functional as F
 
-from helpers import attacks, models
-from helpers.device import Throughput, channels_last, get_device, seed_everything
+from helpers.core import attacks, models
+from helpers.core.device import Throughput, channels_last, get_device, seed_everything
 
 
 def _best_rate(fn, device: torch.device, n_images: int, repeats: int) -> float:

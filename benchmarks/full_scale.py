@@ -19,9 +19,9 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
-from helpers import attacks, models
-from helpers.device import Throughput, autocast, channels_last, get_device, run_metadata, seed_everything
-from helpers.models.photoz import PhotoZInception
+from helpers.core import attacks, models
+from helpers.core.device import Throughput, autocast, channels_last, get_device, run_metadata, seed_everything
+from helpers.papers.photoz.model import PhotoZInception
 
 # name -> (builder, input shape, batch size, training images per epoch in the full profile)
 CASES: dict[str, tuple[Callable[[], torch.nn.Module], tuple[int, ...], int, int]] = {

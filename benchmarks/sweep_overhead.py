@@ -19,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from helpers.results import project_root
+from helpers.core.io import project_root
 from helpers.sweep.engine import run_sweep
 from helpers.sweep.grid import parse_seeds, parse_values, plan
 

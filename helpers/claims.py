@@ -190,7 +190,7 @@ _CLAIM_REQUIRED = ("effect", "unit", "direction", "margin")
 
 
 def claims_dir(root: str | Path | None = None) -> Path:
-    from helpers.results import project_root
+    from helpers.core.io import project_root
 
     return project_root(root) / "notebooks" / "claims"
 
@@ -330,7 +330,7 @@ def record_profile(results: list[Mapping[str, Any]], root: str | Path | None = N
     """
     import yaml
 
-    from helpers.io import write_text
+    from helpers.core.io import write_text
 
     base = claims_dir(root)
     rev, today = _revision(base.parent.parent), _dt.date.today().isoformat()

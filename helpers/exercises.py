@@ -12,7 +12,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from helpers import attacks
+from helpers.core import attacks
 
 __all__ = [
     "check_l2_projection",
@@ -71,7 +71,7 @@ def check_l2_projection(fn: Callable[[torch.Tensor, float], torch.Tensor]) -> No
 
 
 def check_fgsm(fn: Callable[..., torch.Tensor], model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float) -> None:
-    """``fn(model, x, y, eps)`` must be the l-inf FGSM of :func:`helpers.attacks.fgsm`."""
+    """``fn(model, x, y, eps)`` must be the l-inf FGSM of :func:`helpers.core.attacks.fgsm`."""
     x_in = x.clone()
     with attacks.eval_mode(model):
         got = _call(fn, model, x, y, eps)
@@ -83,14 +83,15 @@ def check_fgsm(fn: Callable[..., torch.Tensor], model: nn.Module, x: torch.Tenso
     agree = float((got - want).abs().le(1e-5).float().mean())
     if agree < 0.99:
         raise AssertionError(
-            f"only {agree:.1%} of the pixels agree with helpers.attacks.fgsm. Step by eps times the sign of the "
+            f"only {agree:.1%} of the pixels agree with helpers.core.attacks.fgsm. Step by eps times the sign of the "
             "input gradient of the summed cross-entropy (torch.autograd.grad), then clip to [0, 1]."
         )
 
 
 def check_kurtosis(fn: Callable[..., torch.Tensor]) -> None:
-    """``fn(z, y, num_classes)`` must be the per-class, per-dimension Pearson kurtosis of ``helpers.losses``."""
-    from helpers import losses
+    """``fn(z, y, num_classes)`` must be the per-class, per-dimension Pearson kurtosis of
+    :func:`helpers.papers.regnet.losses.kurtosis`."""
+    from helpers.papers.regnet import losses
 
     g = torch.Generator().manual_seed(1)
     z = torch.cat([torch.randn(200, 3, generator=g), torch.rand(200, 3, generator=g) * 4, torch.randn(200, 3) ** 3])
@@ -109,8 +110,8 @@ def check_kurtosis(fn: Callable[..., torch.Tensor]) -> None:
 
 
 def check_margin_loss(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> None:
-    """``fn(z, y)`` must be the summed Carlini-Wagner margin of :func:`helpers.latent.margin_loss`."""
-    from helpers import latent
+    """``fn(z, y)`` must be the summed Carlini-Wagner margin of :func:`helpers.papers.regnet.latent.margin_loss`."""
+    from helpers.papers.regnet import latent
 
     g = torch.Generator().manual_seed(2)
     z = torch.randn(64, 10, generator=g) * 30
@@ -129,8 +130,9 @@ def check_margin_loss(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) 
 def check_cure_term(
     fn: Callable[..., torch.Tensor], model: nn.Module, x: torch.Tensor, y: torch.Tensor, h: float
 ) -> None:
-    """``fn(model, x, y, h)`` must be the CURE finite-difference term of :func:`helpers.losses.cure_regularizer`."""
-    from helpers import losses
+    """``fn(model, x, y, h)`` must be the CURE finite-difference term of
+    :func:`helpers.papers.cure.losses.cure_regularizer`."""
+    from helpers.papers.cure import losses
 
     with attacks.eval_mode(model):
         got = _call(fn, model, x, y, h)
@@ -150,7 +152,7 @@ def check_segment_labels(
     fn: Callable[..., torch.Tensor], model: nn.Module, x0: torch.Tensor, x1: torch.Tensor, n: int = 32
 ) -> None:
     """``fn(model, x0, x1, n)`` must give the predicted labels of ``n`` evenly spaced points from x0 to x1."""
-    from helpers import geometry
+    from helpers.papers.cure import geometry
 
     # Also the segment to the colour-inverted image, along which the label surely changes, in both directions.
     for a, b in ((x0, x1), (x0, 1 - x0), (1 - x0, x0)):
@@ -163,14 +165,16 @@ def check_segment_labels(
             )
         if not torch.equal(got.long(), want.long()):
             raise AssertionError(
-                "the labels differ from helpers.geometry.segment_labels: use the points x0 + a (x1 - x0) for n "
+                "the labels differ from helpers.papers.cure.geometry.segment_labels: use the points x0 + a (x1 - x0) "
+                "for n "
                 "values of a evenly spaced in [0, 1], both ends included, and the model's argmax in eval mode"
             )
 
 
 def check_zphot(fn: Callable[[torch.Tensor], torch.Tensor]) -> None:
-    """``fn(logits)`` must be the PDF-weighted mean redshift of :func:`helpers.metrics.zphot_from_logits`."""
-    from helpers import metrics
+    """``fn(logits)`` must be the PDF-weighted mean redshift of
+    :func:`helpers.papers.photoz.metrics.zphot_from_logits`."""
+    from helpers.papers.photoz import metrics
 
     g = torch.Generator().manual_seed(3)
     logits = torch.randn(32, 180, generator=g) * 3
@@ -188,8 +192,9 @@ def check_zphot(fn: Callable[[torch.Tensor], torch.Tensor]) -> None:
 
 
 def check_photoz_metrics(fn: Callable[[torch.Tensor, torch.Tensor], dict]) -> None:
-    """``fn(zphot, zspec)`` must give the bias, sigma_mad and eta of :func:`helpers.metrics.photoz_metrics`."""
-    from helpers import metrics
+    """``fn(zphot, zspec)`` must give the bias, sigma_mad and eta of
+    :func:`helpers.papers.photoz.metrics.photoz_metrics`."""
+    from helpers.papers.photoz import metrics
 
     g = torch.Generator().manual_seed(4)
     zspec = torch.rand(400, generator=g, dtype=torch.float64) * 0.3 + 0.02
@@ -266,8 +271,9 @@ def check_nes_gradient(fn: Callable[..., torch.Tensor]) -> None:
 
 
 def check_curriculum_schedule(fn: Callable[..., tuple[float, int]]) -> None:
-    """``fn(t, iter_scale)`` must be the curriculum's ``(eps, iterations)`` of :func:`helpers.curriculum.schedule`."""
-    from helpers import curriculum
+    """``fn(t, iter_scale)`` must be the curriculum's ``(eps, iterations)`` of
+    :func:`helpers.papers.curriculum.schedule`."""
+    from helpers.papers import curriculum
 
     for t in (0.0, 0.2, 1 / 3, 0.5, 0.8, 1.0):
         for scale in (1.0, 0.2, 0.1, 0.01):

@@ -95,7 +95,7 @@ def resolve(root: Path, constraints: dict[str, str]) -> dict[str, str]:
 
 def write_lock(root: Path, *, upgrade: bool = False) -> Path:
     """Regenerate ``root/constraints.txt`` (atomically); see the module's docstring for the two modes."""
-    from helpers.io import write_text
+    from helpers.core.io import write_text
 
     dest = root / LOCK_FILE
     old = read_pins(dest) if dest.exists() else {}

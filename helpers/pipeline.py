@@ -43,9 +43,9 @@ from typing import Any
 
 import yaml
 
-from helpers.device import cpu_model
-from helpers.params import PROFILES, check_choice
-from helpers.results import project_root
+from helpers.core.device import cpu_model
+from helpers.core.io import project_root
+from helpers.core.params import PROFILES, check_choice
 
 KERNEL_NAME = "adv-robust"
 HIDDEN_TAGS = ("parameters", "injected-parameters")
@@ -245,7 +245,7 @@ def timings_path(root: Path) -> Path:
 
 def checkpoints_written_since(name: str, since: float) -> int:
     """How many checkpoints of chapter ``name`` were written (trained) since the epoch time ``since``."""
-    from helpers.data import cache_dir
+    from helpers.core.data import cache_dir
 
     folder = cache_dir() / "checkpoints"
     if not folder.is_dir():
@@ -266,8 +266,7 @@ def record_timing(root: Path, name: str, *, started: str, trained: int | None = 
     import fcntl
     import json
 
-    from helpers.io import write_json
-    from helpers.results import results_dir
+    from helpers.core.io import results_dir, write_json
 
     res_file = results_dir() / f"{name}.json"
     if not res_file.exists():

@@ -18,23 +18,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from helpers.device import run_metadata
-from helpers.io import write_json
-
-
-def project_root(start: str | os.PathLike[str] | None = None) -> Path:
-    """The book's root: the first parent of ``start`` (default: cwd) holding ``_toc.yml`` and ``helpers/``."""
-    here = Path(start or Path.cwd()).resolve()
-    for p in (here, *here.parents):
-        if (p / "_toc.yml").exists() and (p / "helpers").is_dir():
-            return p
-    return here
-
-
-def results_dir() -> Path:
-    """``HELPERS_RESULTS`` if set, else ``<project root>/results``."""
-    env = os.environ.get("HELPERS_RESULTS")
-    return Path(env) if env else project_root() / "results"
+from helpers.core.device import run_metadata
+from helpers.core.io import project_root, results_dir, write_json
 
 
 def _in_notebook() -> bool:
@@ -157,7 +142,7 @@ class Run:
 
     def verdicts(self) -> Any:
         """The chapter's closing figure: a forest plot of its claims (saved and shown); returns None."""
-        from helpers import plots
+        from helpers.core import plots
         from helpers.scorecard import forest
 
         plots.show(forest(self.claims, f"{self.title}: our effects and their 95% intervals"), "verdicts", self.chapter)
@@ -180,11 +165,11 @@ class Run:
         images ``grade`` was measured on, as indices into the dataset's test split), norm, eps, randomized,
         robust_accuracy (the suite's, a fraction), robust_correct (per test image: the fraction of noise draws
         on which the suite left it correct), clean_accuracy, attack (what produced it), the members'
-        accuracies, the sanity checks (:func:`helpers.suite.sanity_checks`) and any ``extra`` fields.
+        accuracies, the sanity checks (:func:`helpers.core.suite.sanity_checks`) and any ``extra`` fields.
         """
-        from helpers.data import cache_dir
-        from helpers.models import save
-        from helpers.training import config_hash
+        from helpers.core.data import cache_dir
+        from helpers.core.models import save
+        from helpers.core.training import config_hash
 
         if any(m["name"] == name for m in self.models):
             raise ValueError(f"model name {name!r} is already recorded in {self.chapter}")

@@ -296,7 +296,7 @@ def render(nb: Any) -> str:
 
 def write_student(name: str, root: Path) -> Path:
     """Write ``student/<name>.ipynb`` from ``notebooks/<name>.py`` (atomically); return its path."""
-    from helpers.io import atomic_path
+    from helpers.core.io import atomic_path
 
     dest = root / student_relpath(name)
     text = render(student_notebook(root / "notebooks" / f"{name}.py", root))

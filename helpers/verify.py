@@ -4,8 +4,8 @@
     python -m helpers.verify --max-images 100 --steps 50 --targets 3
 
 For each entry of a results JSON's ``models`` list (see :meth:`helpers.results.Run.model`) this loads the saved
-checkpoint with :func:`helpers.models.load` (no chapter code), takes the listed test images from
-:mod:`helpers.data`, and runs APGD-CE and APGD-T (torchattacks, Croce & Hein 2020) at the listed radius with a
+checkpoint with :func:`helpers.core.models.load` (no chapter code), takes the listed test images from
+:mod:`helpers.core.data`, and runs APGD-CE and APGD-T (torchattacks, Croce & Hein 2020) at the listed radius with a
 seed of its own; randomized models are attacked with EOT and scored over noise draws. It compares the per-image
 minimum with the book's recorded per-image robustness on the same images. The book passes when the independent
 accuracy is at most ``--tolerance`` (default 1.5 points) below the book's number: a larger gap means the book
@@ -23,11 +23,11 @@ from typing import Any
 
 import torch
 
-from helpers import data, models
-from helpers.evaluate import scores
-from helpers.params import check_int, check_nonnegative
-from helpers.results import results_dir
-from helpers.suite import Suite, apgd
+from helpers.core import data, models
+from helpers.core.evaluate import scores
+from helpers.core.io import results_dir
+from helpers.core.params import check_int, check_nonnegative
+from helpers.core.suite import Suite, apgd
 
 
 def verify_entry(

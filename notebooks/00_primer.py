@@ -43,7 +43,7 @@ n_suite = 500  # test images graded by the suite and the steps curve (the first 
 
 # %% tags=["remove-cell"]
 # Validate every parameter before any compute: a bad value stops here with a message naming it.
-from helpers import params as P
+from helpers.core import params as P
 
 P.check_profile(profile)
 P.check_int("seed", seed, low=0)
@@ -69,8 +69,9 @@ import pandas as pd
 import torch
 from IPython.display import display
 
-from helpers import attacks, claims, data, evaluate, models, plots, suite, training
-from helpers.device import get_device, seed_everything
+from helpers import claims
+from helpers.core import attacks, data, evaluate, models, plots, suite, training
+from helpers.core.device import get_device, seed_everything
 from helpers.results import Run
 
 CHAPTER = "00_primer"
@@ -129,9 +130,9 @@ run.banner()
 # - **EOT** (expectation over transformation) averages gradients over the random draws of a randomized
 #   model; later chapters use it whenever a defence is random.
 #
-# In code, `helpers.attacks.fgsm(model, x, y, eps, norm=...)` and
-# `helpers.attacks.pgd(model, x, y, eps, alpha, steps, norm=...)` implement these, and the model's mode is set
-# by the caller with `helpers.attacks.eval_mode(model)`.
+# In code, `helpers.core.attacks.fgsm(model, x, y, eps, norm=...)` and
+# `helpers.core.attacks.pgd(model, x, y, eps, alpha, steps, norm=...)` implement these, and the model's mode is set
+# by the caller with `helpers.core.attacks.eval_mode(model)`.
 
 # %% [markdown]
 # ## Data and model
@@ -483,7 +484,7 @@ def project_l2(delta: torch.Tensor, eps: float) -> torch.Tensor:
 from helpers import exercises
 
 exercises.check_l2_projection(project_l2)
-print("project_l2 agrees with helpers.attacks.project")
+print("project_l2 agrees with helpers.core.attacks.project")
 
 # %% [markdown]
 # ```{exercise} FGSM from scratch
@@ -530,13 +531,13 @@ def my_fgsm(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float
 x_check, y_check = test_data.float(dev)
 x_check, y_check = x_check[:64], y_check[:64]
 exercises.check_fgsm(my_fgsm, model, x_check, y_check, eps)
-print("my_fgsm agrees with helpers.attacks.fgsm")
+print("my_fgsm agrees with helpers.core.attacks.fgsm")
 
 # %% [markdown]
 # ```{exercise} When is PGD just FGSM?
 # :label: ex-00-pgd-one-step
 #
-# Find the arguments of `helpers.attacks.pgd` for which it returns exactly FGSM's images, and check it on the
+# Find the arguments of `helpers.core.attacks.pgd` for which it returns exactly FGSM's images, and check it on the
 # 64 digits `x_check`. Then, at $\varepsilon$ = `eps`, compare the accuracy of FGSM with that of PGD with
 # 1, 5 and 20 steps ($\alpha = 2.5\,\varepsilon/k$, no random start). What do the numbers say about how
 # linear the loss is inside the ball?
@@ -574,7 +575,7 @@ with attacks.eval_mode(model), torch.no_grad():
 # To first order, a perturbation $\delta$ raises the loss by $\nabla_x\ell \cdot \delta$. For
 # $\delta = \varepsilon\,\mathrm{sign}(g)$, $g = \nabla_x\ell$, this is $\varepsilon\|g\|_1$; for a random
 # sign vector it has mean 0 and standard deviation $\varepsilon\|g\|_2$. Compute the ratio
-# $\|g\|_1/\|g\|_2$ for the 64 digits `x_check` with `helpers.attacks.input_gradient` and compare it with
+# $\|g\|_1/\|g\|_2$ for the 64 digits `x_check` with `helpers.core.attacks.input_gradient` and compare it with
 # $\sqrt d$, $d = 784$. What does this say about the uniform-noise curve of this chapter, and about
 # images with more pixels?
 # ```

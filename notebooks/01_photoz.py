@@ -50,7 +50,7 @@ pgd_train_steps = 10  # PGD iterations while training for Table 3
 
 # %% tags=["remove-cell"]
 # Validate every parameter before any compute: a bad value stops here with a message naming it.
-from helpers import params as P
+from helpers.core import params as P
 
 P.check_profile(profile)
 P.check_int("seed", seed, low=0)
@@ -87,11 +87,13 @@ import pandas as pd
 import torch
 from IPython.display import display
 
-from helpers import attacks, augment, claims, data, evaluate, galaxies, metrics, plots, training
-from helpers.device import get_device, seed_everything
-from helpers.models import count_parameters
-from helpers.models.photoz import PhotoZInception
-from helpers.models.photoz import build as photoz_net
+from helpers import claims
+from helpers.core import attacks, augment, data, evaluate, plots, training
+from helpers.core.device import get_device, seed_everything
+from helpers.core.models import count_parameters
+from helpers.papers.photoz import galaxies, metrics
+from helpers.papers.photoz.model import PhotoZInception
+from helpers.papers.photoz.model import build as photoz_net
 from helpers.results import Run
 
 CHAPTER = "01_photoz"
@@ -131,7 +133,7 @@ run.banner()
 # %% [markdown]
 # ## Simulated SDSS-like cutouts
 #
-# SDSS cutouts cannot be had offline, so `helpers.galaxies` simulates a flux-limited sample with GalSim
+# SDSS cutouts cannot be had offline, so `helpers.papers.photoz.galaxies` simulates a flux-limited sample with GalSim
 # {cite:p}`rowe2015galsim`: bulge-plus-disk galaxies whose spectra mix the CWW templates, drawn from a
 # luminosity function in a comoving volume and kept when $r \le 17.77$ (SDSS's main sample), seen through a
 # Moffat PSF of 1.0–1.6″ FWHM on 0.396″ pixels with sky noise, and dimmed by a galactic $E(B-V)$ that the network
@@ -507,7 +509,7 @@ display(
 # ## Adversarial training with a fraction of FGSM samples (Algorithm 1, Table 2)
 #
 # Each batch has a fraction $f_a$ of its galaxies replaced by FGSM samples of the model being trained
-# (`helpers.training.Adversary`); everything else is as for Iref.
+# (`helpers.core.training.Adversary`); everything else is as for Iref.
 
 # %%
 fgsm_models = {0.0: iref, **{fa: train(f"FGSM f_a={fa:g}", attack="fgsm", fraction=fa) for fa in fractions}}
@@ -651,7 +653,8 @@ run.glue("pgd_frac", f"{pgd_train_fraction:.0%}")
 
 # %%
 def smad(dz: np.ndarray) -> float:
-    """σ_MAD of per-galaxy δz, as helpers.metrics.photoz_metrics computes it (the bootstraps' statistic)."""
+    """σ_MAD of per-galaxy δz, as helpers.papers.photoz.metrics.photoz_metrics computes it (the bootstraps'
+    statistic)."""
     return metrics.MAD_TO_SIGMA * float(np.median(np.abs(dz - np.median(dz))))
 
 
@@ -835,7 +838,7 @@ def pdf_mean_redshift(logits: torch.Tensor) -> torch.Tensor:
 from helpers import exercises
 
 exercises.check_zphot(pdf_mean_redshift)
-print("pdf_mean_redshift agrees with helpers.metrics.zphot_from_logits")
+print("pdf_mean_redshift agrees with helpers.papers.photoz.metrics.zphot_from_logits")
 
 # %% [markdown]
 # ```{exercise} Bias, σ_MAD and outliers
@@ -900,7 +903,7 @@ for label, galaxies_in in (("clean", test_data), ("FGSM", crafted[FGSM])):
 
 # %% tags=["self-check"]
 exercises.check_photoz_metrics(photoz_scores)
-print("photoz_scores agrees with helpers.metrics.photoz_metrics")
+print("photoz_scores agrees with helpers.papers.photoz.metrics.photoz_metrics")
 
 # %% [markdown]
 # ```{exercise} Where does the ℓ2 radius come from?

@@ -81,7 +81,7 @@ square_queries = 300  # queries per image of the black-box sanity check (Square)
 
 # %% tags=["remove-cell"]
 # Validate every parameter before any compute: a bad value stops here with a message naming it.
-from helpers import params as P
+from helpers.core import params as P
 
 P.check_profile(profile)
 P.check_int("seed", seed, low=0)
@@ -149,10 +149,11 @@ import pandas as pd
 import torch
 from IPython.display import display
 
-from helpers import attacks, augment, claims, data, evaluate, models, plots, suite, training
-from helpers import curriculum as C
-from helpers.device import get_device, seed_everything
-from helpers.models.noise import is_randomized, noise_scales, with_input_noise
+from helpers import claims
+from helpers.core import attacks, augment, data, evaluate, models, plots, suite, training
+from helpers.core.device import get_device, seed_everything
+from helpers.core.models.noise import is_randomized, noise_scales, with_input_noise
+from helpers.papers import curriculum as C
 from helpers.results import Run
 
 CHAPTER = "02_curriculum_rse"
@@ -197,7 +198,7 @@ run.banner()
 # **The suite.** The battery and Table 2's attack are the document's measurements, and we keep them to
 # reproduce its tables; but a few PGD steps of a fixed small size overstate robustness ({glue:text}`battery_steps`
 # steps of $\delta$ travel at most {glue:text}`battery_steps`$\,\delta$, less than most radii of the battery).
-# What stands for a model's robustness in this chapter is the book's strong suite (`helpers.suite`): at the
+# What stands for a model's robustness in this chapter is the book's strong suite (`helpers.core.suite`): at the
 # chapter's radius $\varepsilon$ = {glue:text}`train_eps`, the per-sample minimum over three attacks,
 # {glue:text}`suite_name`, on the first {glue:text}`n_suite` test images. Randomized models (PNI, RSE,
 # test-time noise) are attacked with EOT ({glue:text}`eot_samples` gradient draws per step), and every accuracy
@@ -418,7 +419,7 @@ def record(name: str, model: torch.nn.Module) -> dict:
                                  steps=tuple(sanity_steps), square_queries=square_queries)  # fmt: skip
     _suite_s["sanity"] += time.perf_counter() - t0
     _sanity[name] = checks
-    extra = {"prediction": f"helpers.curriculum.Ensemble(model, {rse_passes})"} if C.has_rse(model) else {}
+    extra = {"prediction": f"helpers.papers.curriculum.Ensemble(model, {rse_passes})"} if C.has_rse(model) else {}
     return run.model(name, model, g, dataset="cifar10", test_data=suite_data, sanity=checks, **extra)
 
 
@@ -793,7 +794,7 @@ run.glue("survive", "none" if not mean_gain > 0 else f"{max(survive, 0):.0%}")
 #
 # The models whose robustness this chapter reports, each with the document's number for it (Table 2's attack,
 # or the battery's strongest cell at $\varepsilon$ = {glue:text}`train_eps`) and the suite's, on the same
-# {glue:text}`n_suite` images. Each is saved with its architecture (`helpers.models.load` rebuilds it) and
+# {glue:text}`n_suite` images. Each is saved with its architecture (`helpers.core.models.load` rebuilds it) and
 # listed in the chapter's results file with its test images, so that a reader can attack it again.
 
 # %%
@@ -1203,7 +1204,7 @@ def nes_estimate(
 # shrinks) and the curvature term; what is left is $2\sigma\,\nabla P \cdot u + O(\sigma^3)$. A one-sided
 # difference against $P(y\mid x)$ removes the value too, at $n + 1$ queries for $n$ directions, but keeps the
 # curvature term in every sample. Since $\mathbb E[u u^\top] = I$, the average of $(\nabla P \cdot u)\,u$ is
-# $\nabla P$. With the same generator seed, `nes_estimate` reproduces `helpers.attacks.nes_gradient`:
+# $\nabla P$. With the same generator seed, `nes_estimate` reproduces `helpers.core.attacks.nes_gradient`:
 
 # %% tags=["solution"]
 x4, y4 = nes_x[:4], nes_y[:4]
@@ -1211,7 +1212,7 @@ mine = nes_estimate(net_nat, x4, y4, nes_sigma, nes_samples, torch.Generator().m
 ref = attacks.nes_gradient(
     net_nat, x4, y4, sigma=nes_sigma, n_samples=nes_samples, generator=torch.Generator().manual_seed(seed)
 )
-print(f"largest difference from helpers.attacks.nes_gradient: {float((mine - ref).abs().max()):.2g}")
+print(f"largest difference from helpers.core.attacks.nes_gradient: {float((mine - ref).abs().max()):.2g}")
 
 # %% [markdown] tags=["solution"]
 # ```{solution-end}
@@ -1275,13 +1276,13 @@ for e in range(epochs):
 
 # %% tags=["self-check"]
 exercises.check_curriculum_schedule(curriculum_step)
-print("curriculum_step agrees with helpers.curriculum.schedule")
+print("curriculum_step agrees with helpers.papers.curriculum.schedule")
 
 # %% [markdown]
 # ```{exercise} How good is a NES gradient?
 # :label: ex-02-nes-quality
 #
-# For Net (`net_nat`) and four NES images, compare NES estimates (`helpers.attacks.nes_gradient`) made of 100,
+# For Net (`net_nat`) and four NES images, compare NES estimates (`helpers.core.attacks.nes_gradient`) made of 100,
 # 500 and 2,000 queries with the exact gradient of $P(y\mid x)$ (autograd): their cosine, and the share of
 # pixels where their signs agree. For small $\sigma$, $n$ antithetic pairs of Gaussian directions in $d$
 # dimensions give an estimate whose cosine with the gradient is about $(1 + (d+1)/n)^{-1/2}$; check this with

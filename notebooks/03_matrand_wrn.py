@@ -66,7 +66,7 @@ overfit_lr = 0.05  # initial learning rate, divided by 10 at each milestone
 overfit_milestones = [0.5, 0.75]  # fractions of training after which the rate drops 10x
 n_test_curve = 500  # test images of the per-epoch robust accuracy curve
 curve_steps = 3  # PGD iterations of the per-epoch validation and test curves
-# Grading: the strong suite (helpers.suite) and its sanity checks
+# Grading: the strong suite (helpers.core.suite) and its sanity checks
 suite_budget = "reduced"  # reduced (PGD-20, APGD-CE-25, APGD-T-25 on 3 classes) | full (AutoAttack's budget)
 n_suite = 500  # test images the suite grades: a stratified part of the n_test (the document's attacks run on all)
 sanity_steps = [5, 10, 40]  # PGD iterations of the "more steps never raise accuracy" check
@@ -74,7 +74,7 @@ square_queries = 300  # queries of the Square black-box check (on the images the
 
 # %% tags=["remove-cell"]
 # Validate every parameter before any compute: a bad value stops here with a message naming it.
-from helpers import params as P
+from helpers.core import params as P
 
 P.check_profile(profile)
 P.check_int("seed", seed, low=0)
@@ -131,9 +131,11 @@ import pandas as pd
 import torch
 from IPython.display import display
 
-from helpers import claims, data, evaluate, matrand, models, plots, suite, training
-from helpers.device import get_device, seed_everything
-from helpers.models.noise import noise_parameters, noise_scales, with_input_noise
+from helpers import claims
+from helpers.core import data, evaluate, models, plots, suite, training
+from helpers.core.device import get_device, seed_everything
+from helpers.core.models.noise import noise_parameters, noise_scales, with_input_noise
+from helpers.papers import matrand
 from helpers.results import Run
 
 CHAPTER = "03_matrand_wrn"
@@ -803,7 +805,7 @@ run.glue("recipe_gain_nat", 100 * recipe_gain["natural"], "{:+.1f}")
 # Every network whose robustness this chapter reports, with its $\ell_\infty$ robust accuracy under the
 # document's PGD and graded by the suite on the same {glue:text}`n_suite` test images, and the gap between the
 # two. Each is saved with its architecture and listed, with its test images, in the chapter's results file
-# (`results/03_matrand_wrn.json`, `models`), so a reader can load it with `helpers.models.load` and attack it
+# (`results/03_matrand_wrn.json`, `models`), so a reader can load it with `helpers.core.models.load` and attack it
 # again. A grade is only as good as the attacks behind it; the checks of Carlini et al. (2019, "On evaluating
 # adversarial robustness") test
 # them on every network: at a large radius (l-inf 0.3) the accuracy must fall to about 0, more PGD steps

@@ -82,7 +82,7 @@ synth_epochs = 10  # passes over the synthetic training set
 
 # %% tags=["remove-cell"]
 # Validate every parameter before any compute: a bad value stops here with a message naming it.
-from helpers import params as P
+from helpers.core import params as P
 
 P.check_profile(profile)
 P.check_int("seed", seed, low=0)
@@ -148,10 +148,12 @@ import pandas as pd
 import torch
 from IPython.display import display
 
-from helpers import attacks, claims, data, evaluate, latent, plots, training
-from helpers import suite as S
-from helpers.device import get_device, seed_everything
-from helpers.latent import LatentConfig
+from helpers import claims
+from helpers.core import attacks, data, evaluate, plots, training
+from helpers.core import suite as S
+from helpers.core.device import get_device, seed_everything
+from helpers.papers.regnet import latent
+from helpers.papers.regnet.latent import LatentConfig
 from helpers.results import Run
 
 CHAPTER = "04_regnet"
@@ -268,7 +270,8 @@ def fgsm_curve(model: torch.nn.Module, loader: data.Loader, desc: str) -> list[f
 # A signed $K-3$ is smallest not for a Gaussian but for a two-spike distribution ($K=1$), the very shape the
 # thesis complains about, so we penalise $F_k\,|K-3|$, averaged over the dimensions of each class and summed
 # over classes: its minimum, 0, is Gaussianity. The decision rule is the nearest target mean, which is
-# $\arg\max_c z_c$. `helpers.losses.regnet_loss` computes all of this in float64 with a Cholesky factor and a
+# $\arg\max_c z_c$. `helpers.papers.regnet.losses.regnet_loss` computes all of this in float64 with a Cholesky
+# factor and a
 # small jitter ($10^{-3}\sigma_T^2 I$) on the covariance, skips classes with fewer than two samples in the
 # batch, and is tested against the closed-form KL. Encoders are ResNets adapted to small images with a
 # $d$-unit head, $d$ the number of classes; all are trained with Adam (learning rate {glue:text}`lr`),
@@ -1108,7 +1111,7 @@ def class_kurtosis(z: torch.Tensor, y: torch.Tensor, num_classes: int) -> torch.
 from helpers import exercises
 
 exercises.check_kurtosis(class_kurtosis)
-print("class_kurtosis agrees with helpers.losses.kurtosis")
+print("class_kurtosis agrees with helpers.papers.regnet.losses.kurtosis")
 
 # %% [markdown]
 # ```{exercise} The margin loss
@@ -1152,14 +1155,14 @@ def my_margin_loss(z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 # %% tags=["self-check"]
 exercises.check_margin_loss(my_margin_loss)
-print("my_margin_loss agrees with helpers.latent.margin_loss")
+print("my_margin_loss agrees with helpers.papers.regnet.latent.margin_loss")
 
 # %% [markdown]
 # ```{exercise} How often is the gradient exactly zero?
 # :label: ex-04-zero-gradients
 #
 # For the first 200 test digits of `test10`, compute the input gradient of the cross-entropy of the outputs
-# (`helpers.attacks.input_gradient`, which takes a `loss_fn`) for `head` and for `ce10`, with the models in
+# (`helpers.core.attacks.input_gradient`, which takes a `loss_fn`) for `head` and for `ce10`, with the models in
 # eval mode. What fraction of the digits get an all-zero gradient, so that FGSM leaves them unchanged?
 # Repeat with the margin loss. How does this explain the FGSM curves of this chapter?
 # ```

@@ -30,7 +30,7 @@ profile = "quick"  # run profile: quick (laptop CPU), ci (the tests' run, sized 
 seed = 0  # seed for the data subsets, initialisation, random plane directions and pairs
 device = "auto"  # auto | cpu | cuda | mps
 dataset = "cifar10"  # cifar10 | tiny_imagenet (the report's; needs a loader and its files, absent offline)
-model_name = "resnet18"  # resnet18 | resnet34 | resnet50 (small-input ResNets of helpers.models)
+model_name = "resnet18"  # resnet18 | resnet34 | resnet50 (small-input ResNets of helpers.core.models)
 width = 8  # channels of the first ResNet stage (64 is the standard ResNet-18)
 n_train = 6000  # training images for the base network (stratified subset)
 n_finetune = 3000  # training images for the adversarial and CURE fine-tuning (stratified subset)
@@ -69,7 +69,7 @@ square_queries = 200  # queries of the Square attack in the sanity checks (black
 
 # %% tags=["remove-cell"]
 # Validate every parameter before any compute: a bad value stops here with a message naming it.
-from helpers import params as P
+from helpers.core import params as P
 
 P.check_profile(profile)
 P.check_int("seed", seed, low=0)
@@ -120,10 +120,12 @@ import numpy as np
 import pandas as pd
 import torch
 
-from helpers import claims, data, losses, models, plots, training
-from helpers import geometry as G
-from helpers import suite as S
-from helpers.device import get_device, seed_everything
+from helpers import claims
+from helpers.core import data, models, plots, training
+from helpers.core import suite as S
+from helpers.core.device import get_device, seed_everything
+from helpers.papers.cure import geometry as G
+from helpers.papers.cure import losses
 from helpers.results import Run
 
 CHAPTER = "05_cure_topology"
@@ -156,7 +158,7 @@ run.banner()
 # first one", then fine-tunes a copy of the base network on these mixed with clean images. We take the ascent
 # steps with DeepFool's step length {cite:p}`moosavi2016deepfool` (the linearised distance to the runner-up's
 # boundary), so the examples sit just past that boundary, and we regenerate them against the current network
-# for a share {glue:text}`at_fraction` of every batch (a `helpers.training.Adversary`), the rest staying clean.
+# for a share {glue:text}`at_fraction` of every batch (a `helpers.core.training.Adversary`), the rest staying clean.
 #
 # **CURE.** A copy of the base network fine-tuned on cross-entropy plus
 # $\lambda\,\|\nabla_x\ell(x+hz)-\nabla_x\ell(x)\|_2^2$ with $z=\mathrm{sign}\,\nabla_x\ell(x)/\|\mathrm{sign}
@@ -170,8 +172,8 @@ run.banner()
 # %%
 if dataset not in data.DATASETS:
     raise data.DataNotFoundError(
-        f"dataset {dataset!r} is not provided by helpers.data (offline copies exist for {data.DATASETS}); "
-        "add a loader for it to helpers.data and put its files under HELPERS_DATA to run this chapter on it."
+        f"dataset {dataset!r} is not provided by helpers.core.data (offline copies exist for {data.DATASETS}); "
+        "add a loader for it to helpers.core.data and put its files under HELPERS_DATA to run this chapter on it."
     )
 train_data = data.load_subset(dataset, "train", n_train, seed)
 ft_data = data.load_subset(dataset, "train", n_finetune, seed + 1)
@@ -1030,7 +1032,7 @@ def my_cure_term(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, h: fl
 from helpers import exercises
 
 exercises.check_cure_term(my_cure_term, nets["base"], x_test[:16], y_test[:16], cure_h)
-print("my_cure_term agrees with helpers.losses.cure_regularizer")
+print("my_cure_term agrees with helpers.papers.cure.losses.cure_regularizer")
 
 # %% [markdown]
 # ```{exercise} Labels along a segment
@@ -1084,13 +1086,13 @@ for name, net in nets.items():
 
 # %% tags=["self-check"]
 exercises.check_segment_labels(segment_labels, nets["base"], x_test[0], x_test[1])
-print("segment_labels agrees with helpers.geometry.segment_labels")
+print("segment_labels agrees with helpers.papers.cure.geometry.segment_labels")
 
 # %% [markdown]
 # ```{exercise} How noisy is the Hutchinson estimate?
 # :label: ex-05-hutchinson
 #
-# `helpers.geometry.hessian_frobenius_sq` estimates $\|H\|_F^2$ from Rademacher probes. For two test images
+# `helpers.papers.cure.geometry.hessian_frobenius_sq` estimates $\|H\|_F^2$ from Rademacher probes. For two test images
 # and each network, draw 16 independent one-probe estimates (a batch holding 16 copies of an image gets 16
 # independent probes in a single call, since the network is in eval mode). How large is the spread (standard
 # deviation over mean) of a one-probe estimate, and how does it shrink with the number of probes? Is the

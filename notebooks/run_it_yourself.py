@@ -28,9 +28,10 @@ profile = "quick"  # the profile this page was built with (shown for reference o
 # %% tags=["remove-cell"]
 from myst_nb import glue
 
-from helpers.params import check_profile
+from helpers.core.io import project_root
+from helpers.core.params import check_profile
 from helpers.pipeline import notebook_names
-from helpers.results import load_timings, project_root, timings_table
+from helpers.results import load_timings, timings_table
 
 check_profile(profile)
 runs = load_timings()

@@ -40,8 +40,9 @@ profile = "quick"  # the profile the chapters were run at (shown for reference o
 from IPython.display import Markdown, display
 from myst_nb import glue
 
-from helpers import plots, scorecard
-from helpers.params import check_profile
+from helpers import scorecard
+from helpers.core import plots
+from helpers.core.params import check_profile
 from helpers.results import load_results
 
 check_profile(profile)

@@ -32,8 +32,8 @@ import matplotlib.pyplot as plt
 from IPython.display import Markdown, display
 from myst_nb import glue
 
-from helpers import plots
-from helpers.params import check_profile
+from helpers.core import plots
+from helpers.core.params import check_profile
 from helpers.sweep.summary import claims_frame, load_summaries
 
 check_profile(profile)

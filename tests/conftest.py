@@ -13,7 +13,7 @@ os.environ.setdefault("HELPERS_DEVICE", "cpu")
 
 def data_available(dataset: str) -> bool:
     """Whether ``dataset`` loads; in CI (``CI`` set) missing data is an error, never a skip."""
-    from helpers import data
+    from helpers.core import data
 
     try:
         data.load(dataset, "test")
@@ -31,7 +31,7 @@ needs_cifar = pytest.mark.skipif("not __import__('conftest').data_available('cif
 @pytest.fixture(scope="session")
 def mnist_small() -> tuple[torch.Tensor, torch.Tensor]:
     """256 stratified MNIST test digits as float (256, 1, 28, 28) in [0, 1] and labels."""
-    from helpers import data
+    from helpers.core import data
 
     return data.load_subset("mnist", "test", 256, seed=1).float()
 
@@ -39,8 +39,8 @@ def mnist_small() -> tuple[torch.Tensor, torch.Tensor]:
 @pytest.fixture(scope="session")
 def trained_cnn() -> torch.nn.Module:
     """A narrow SmallCNN trained for one epoch on 3,000 MNIST digits (a few seconds), in eval mode."""
-    from helpers import data, models, training
-    from helpers.device import seed_everything
+    from helpers.core import data, models, training
+    from helpers.core.device import seed_everything
 
     seed_everything(0)
     model = models.build("small_cnn", "mnist", width=8)

@@ -10,8 +10,8 @@ import torch.nn.functional as F
 from conftest import needs_mnist
 from torch import nn
 
-from helpers import attacks
-from helpers.attacks import eval_mode, fgsm, pgd
+from helpers.core import attacks
+from helpers.core.attacks import eval_mode, fgsm, pgd
 
 EPS = {"linf": 0.1, "l2": 1.5}
 

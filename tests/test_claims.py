@@ -11,7 +11,7 @@ import torch
 import yaml
 
 from helpers import claims, results, scorecard
-from helpers.evaluate import Scores
+from helpers.core.evaluate import Scores
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -12,7 +12,8 @@ import tomllib
 import torch
 import yaml
 
-from helpers import device, lock, models, results
+from helpers import lock, results
+from helpers.core import device, models
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -70,7 +71,7 @@ def test_small_cnn_parameter_count_and_normalization_layer():
 def test_resnet_matches_torchvision_with_a_small_input_stem(depth, tv_name):
     import torchvision
 
-    from helpers.models.resnet import ResNet
+    from helpers.core.models.resnet import ResNet
 
     ours = ResNet(depth, in_channels=3, num_classes=10, width=64)
     tv = getattr(torchvision.models, tv_name)(num_classes=10)
@@ -202,7 +203,7 @@ def test_pipeline_script_runs_a_notebook_with_injected_parameters(tmp_path):
 
 def test_git_revision_ignores_the_pipelines_own_records(tmp_path):
     """A chapter run rewrites book/timings.json; that must not mark the runs after it as built from dirty code."""
-    from helpers.device import git_revision
+    from helpers.core.device import git_revision
 
     def git(*args: str) -> None:
         subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=tmp_path, check=True)

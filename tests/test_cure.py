@@ -8,10 +8,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from helpers import data, training
-from helpers.attacks import eval_mode
-from helpers.device import seed_everything
-from helpers.losses import cure_h_schedule, cure_regularizer
+from helpers.core import data, training
+from helpers.core.attacks import eval_mode
+from helpers.core.device import seed_everything
+from helpers.papers.cure.losses import cure_h_schedule, cure_regularizer
 
 
 def _tiny(seed: int = 0, dtype: torch.dtype = torch.float64) -> nn.Module:

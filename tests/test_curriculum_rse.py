@@ -9,11 +9,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from helpers import attacks, evaluate, models
-from helpers import curriculum as C
-from helpers.models import cifar_nets, noise
-from helpers.models.convvit import ConvViT
-from helpers.models.wrn import WideResNet
+from helpers.core import attacks, evaluate, models
+from helpers.core.models import cifar_nets, noise
+from helpers.core.models.convvit import ConvViT
+from helpers.core.models.wrn import WideResNet
+from helpers.papers import curriculum as C
 
 
 # ---------------------------------------------------------------- architectures and parameter counts
@@ -224,7 +224,7 @@ def test_nes_lowers_the_true_class_probability():
 
 # ---------------------------------------------------------------- battery, effective rank, other defences
 def test_battery_shape_and_zero_radius_is_clean_accuracy():
-    from helpers import data
+    from helpers.core import data
 
     torch.manual_seed(0)
     model = C.build("net", width=2).eval()

@@ -8,7 +8,7 @@ import pytest
 import torch
 from conftest import needs_cifar, needs_mnist
 
-from helpers import augment, data
+from helpers.core import augment, data
 
 
 @needs_mnist

@@ -13,8 +13,11 @@ import pytest
 import torch
 from torch import nn
 
-from helpers import attacks, curriculum, data, evaluate, latent, models, suite, training
-from helpers.models import noise, photoz
+from helpers.core import attacks, data, evaluate, models, suite, training
+from helpers.core.models import noise
+from helpers.papers import curriculum
+from helpers.papers.photoz import model as photoz
+from helpers.papers.regnet import latent
 from helpers.results import Run
 
 EPS = 0.1

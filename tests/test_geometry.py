@@ -1,5 +1,5 @@
-"""helpers.geometry against closed forms: Hutchinson vs the exact Hessian, DeepFool on linear models, boundary
-curvature of a known parabola, the path algorithm on convex and non-convex 2-D regions, the hue rotation."""
+"""helpers.papers.cure.geometry against closed forms: Hutchinson vs the exact Hessian, DeepFool on linear models,
+boundary curvature of a known parabola, the path algorithm on convex and non-convex 2-D regions, the hue rotation."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from helpers import geometry as G
+from helpers.papers.cure import geometry as G
 
 
 class Smooth(nn.Module):

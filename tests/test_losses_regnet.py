@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 import torch
 
-from helpers import data, latent, models, training
-from helpers.losses import kurtosis, regnet_loss
-from helpers.models.shakeshake import shake
+from helpers.core import data, models, training
+from helpers.core.models.shakeshake import shake
+from helpers.papers.regnet import latent
+from helpers.papers.regnet.losses import kurtosis, regnet_loss
 
 
 def _exact_samples(mean: np.ndarray, cov: np.ndarray, n: int, seed: int) -> torch.Tensor:

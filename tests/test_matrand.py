@@ -7,9 +7,10 @@ import pytest
 import torch
 from torch import nn
 
-from helpers import attacks, data, evaluate, matrand, models, training
-from helpers.device import seed_everything
-from helpers.models import cifar_nets, noise
+from helpers.core import attacks, data, evaluate, models, training
+from helpers.core.device import seed_everything
+from helpers.core.models import cifar_nets, noise
+from helpers.papers import matrand
 
 
 # ---------------------------------------------------------------- architectures and parameter counts

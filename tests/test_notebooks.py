@@ -44,7 +44,7 @@ def decoded_datasets():
     A cold cache decodes 60,000 CIFAR-10 PNGs (tens of seconds on 2 cores): a one-off cost of the machine,
     not of whichever chapter happens to load CIFAR-10 first, so it stays out of the per-chapter budget.
     """
-    from helpers import data
+    from helpers.core import data
 
     for dataset in ("mnist", "cifar10"):
         for split in ("train", "test"):

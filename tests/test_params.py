@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from helpers import params as P
+from helpers.core import params as P
 
 
 @pytest.mark.parametrize(

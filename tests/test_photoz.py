@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from helpers import galaxies, metrics
-from helpers.models import count_parameters
-from helpers.models.photoz import PhotoZCNN, PhotoZInception
+from helpers.core.models import count_parameters
+from helpers.papers.photoz import galaxies, metrics
+from helpers.papers.photoz.model import PhotoZCNN, PhotoZInception
 
 
 @pytest.mark.parametrize(
@@ -121,8 +121,8 @@ def test_colours_and_sizes_follow_redshift(sample):
 def test_attacks_perturb_the_images_only_in_flux_units():
     """Attacks on ``model(images, ebv)`` see ``x -> logits`` (evaluate.bind): ebv is never perturbed, the
     perturbation stays within eps, and unclipped fluxes keep their negative values."""
-    from helpers import attacks, evaluate
-    from helpers.data import TensorData
+    from helpers.core import attacks, evaluate
+    from helpers.core.data import TensorData
 
     torch.manual_seed(0)
     model = PhotoZInception(0.125, 16, input_scale=list(galaxies.SimConfig().sky_sigma)).eval()

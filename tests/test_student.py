@@ -14,7 +14,14 @@ import pytest
 import torch
 import yaml
 
-from helpers import attacks, curriculum, exercises, geometry, latent, losses, metrics, pipeline, student
+from helpers import exercises, pipeline, student
+from helpers.core import attacks
+from helpers.papers import curriculum
+from helpers.papers.cure import geometry
+from helpers.papers.cure import losses as cure_losses
+from helpers.papers.photoz import metrics
+from helpers.papers.regnet import latent
+from helpers.papers.regnet import losses as regnet_losses
 
 ROOT = Path(__file__).resolve().parents[1]
 CHAPTERS = [n for n in pipeline.notebook_names(ROOT) if n[:2].isdigit()]
@@ -148,9 +155,9 @@ def test_self_checks_pass_the_reference_and_fail_wrong_answers(trained_cnn, mnis
     # Right answers pass.
     exercises.check_l2_projection(lambda d, e: attacks.project(d, e, "l2"))
     exercises.check_fgsm(lambda m, x_, y_, e: attacks.fgsm(m, x_, y_, e), trained_cnn, x, y, 0.1)
-    exercises.check_kurtosis(lambda z, y_, c: losses.kurtosis(z, y_, num_classes=c))
+    exercises.check_kurtosis(lambda z, y_, c: regnet_losses.kurtosis(z, y_, num_classes=c))
     exercises.check_margin_loss(latent.margin_loss)
-    exercises.check_cure_term(lambda m, x_, y_, h: losses.cure_regularizer(m, x_, y_, h), trained_cnn, x, y, 0.5)
+    exercises.check_cure_term(lambda m, x_, y_, h: cure_losses.cure_regularizer(m, x_, y_, h), trained_cnn, x, y, 0.5)
     exercises.check_segment_labels(lambda m, a, b, n: geometry.segment_labels(m, a, b, n), trained_cnn, x[0], x[1])
 
     # Wrong answers and stubs fail with an AssertionError that says what to do.
@@ -161,15 +168,15 @@ def test_self_checks_pass_the_reference_and_fail_wrong_answers(trained_cnn, mnis
         exercises.check_l2_projection(stub)
     with pytest.raises(AssertionError, match="per sample|one sample"):
         exercises.check_l2_projection(lambda d, e: d * torch.clamp(e / d.norm(), max=1.0))  # batch norm
-    with pytest.raises(AssertionError, match="helpers.attacks.fgsm"):
+    with pytest.raises(AssertionError, match="helpers.core.attacks.fgsm"):
         exercises.check_fgsm(lambda m, x_, y_, e: (x_ + e).clamp(0, 1), trained_cnn, x, y, 0.1)
     with pytest.raises(AssertionError, match="biased moments"):
-        exercises.check_kurtosis(lambda z, y_, c: losses.kurtosis(z, y_, num_classes=c) - 3)  # excess kurtosis
+        exercises.check_kurtosis(lambda z, y_, c: regnet_losses.kurtosis(z, y_, num_classes=c) - 3)  # excess kurtosis
     with pytest.raises(AssertionError, match="wrong classes"):
         exercises.check_margin_loss(lambda z, y_: z.max(1).values.sum() - z.gather(1, y_[:, None]).sum())
     with pytest.raises(AssertionError, match="eval mode"):
         exercises.check_cure_term(
-            lambda m, x_, y_, h: losses.cure_regularizer(m, x_, y_, 2 * h), trained_cnn, x, y, 0.5
+            lambda m, x_, y_, h: cure_losses.cure_regularizer(m, x_, y_, 2 * h), trained_cnn, x, y, 0.5
         )
     with pytest.raises(AssertionError, match="both ends"):
         exercises.check_segment_labels(

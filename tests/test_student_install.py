@@ -64,7 +64,7 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     _run(cmd, _env(), tmp)
     (built,) = tmp.glob("*.whl")
     with zipfile.ZipFile(built) as z:
-        assert "helpers/install.py" in z.namelist() and "helpers/attacks.py" in z.namelist()
+        assert "helpers/install.py" in z.namelist() and "helpers/core/attacks.py" in z.namelist()
     return built
 
 
@@ -193,7 +193,7 @@ def test_install_cell_with_the_tested_torch_then_the_primer_runs(wheel: Path, tm
     got = _resolution(report)
     assert DIST in got and "papermill" in got and "numpy" not in got  # numpy came with the present torchvision
     assert not set(present) & set(got), f"the install cell reinstalled {sorted(set(present) & set(got))}"
-    where = "import helpers, helpers.attacks, torch; print(helpers.__file__, torch.__version__)"
+    where = "import helpers, helpers.core.attacks, torch; print(helpers.__file__, torch.__version__)"
     out = _run([str(python), "-c", where], _env(), tmp_path).stdout.split()
     assert out[0].startswith(str(site)) and out[1].split("+")[0] == TESTED_TORCH
 

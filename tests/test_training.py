@@ -8,9 +8,9 @@ import pytest
 import torch
 from torch import nn
 
-from helpers import attacks, data, evaluate, training
-from helpers.device import seed_everything
-from helpers.io import write_json
+from helpers.core import attacks, data, evaluate, training
+from helpers.core.device import seed_everything
+from helpers.core.io import write_json
 
 
 def _toy(n: int = 512, seed: int = 0) -> data.TensorData:
@@ -279,7 +279,7 @@ def test_perturb_crafts_once_and_keep_outputs_returns_logits():
 
 def test_cpu_autocast_follows_helpers_amp_and_the_cached_probe(monkeypatch, tmp_path):
     """Issue 18: bf16 autocast on the CPU where it pays; HELPERS_AMP=0 turns it off, =1 on; the probe runs once."""
-    from helpers import device as D
+    from helpers.core import device as D
 
     monkeypatch.setenv("HELPERS_CACHE", str(tmp_path))
     conv = nn.Conv2d(3, 4, 3)

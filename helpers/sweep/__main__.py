@@ -78,14 +78,14 @@ def prepare(args: argparse.Namespace, root: Path) -> tuple[list[Point], Path]:
     name = args.name or "-".join(["+".join(args.chapters), "+".join(profiles), *grid])
     if not re.fullmatch(r"[A-Za-z0-9_.+-]+", name):
         raise ValueError(f"--name must use letters, digits and . _ + - only (got {name!r})")
-    from helpers.results import results_dir
+    from helpers.core.io import results_dir
 
     return points, (args.out or results_dir() / "sweeps") / name
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the sweep the arguments describe; print where its summary is and every failed point."""
-    from helpers.results import project_root
+    from helpers.core.io import project_root
     from helpers.sweep.engine import check_address, run_sweep
 
     args = build_parser().parse_args(argv)

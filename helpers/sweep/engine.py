@@ -22,7 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from helpers.io import write_json
+from helpers.core.io import write_json
 from helpers.sweep.grid import Point, config_hash
 from helpers.sweep.summary import summarize
 
@@ -150,7 +150,7 @@ def run_sweep(
     cores (and threads) each point gets. A point that fails is retried ``retries`` times by Ray, then recorded as
     failed; the others go on. ``on_point`` is called with each finished point's record (the CLI prints failures).
     """
-    from helpers.progress import counter
+    from helpers.core.progress import counter
 
     if workers is not None and workers < 1:
         raise ValueError(f"workers must be an integer >= 1 (got {workers})")

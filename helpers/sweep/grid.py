@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from helpers.params import PROFILES
+from helpers.core.params import PROFILES
 from helpers.pipeline import parameters_for
 
 SEED_PARAMETER = "seed"

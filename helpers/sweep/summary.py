@@ -188,7 +188,7 @@ def summarize(sweep_dir: Path, records: list[dict[str, Any]], meta: dict[str, An
 
 def load_summaries(directory: str | Path | None = None) -> list[dict[str, Any]]:
     """Every ``<sweeps>/<name>/summary.json`` (default ``results/sweeps``), newest first."""
-    from helpers.results import results_dir
+    from helpers.core.io import results_dir
 
     folder = Path(directory) if directory else results_dir() / "sweeps"
     found = [json.loads(f.read_text(encoding="utf-8")) for f in sorted(folder.glob("*/summary.json"))]
