@@ -106,3 +106,14 @@ def test_rules_reject_what_their_checks_reject():
         P.boolean()("flag", 1)
     with pytest.raises(ValueError, match=r"lr must be in \(0, ∞\)"):
         P.positive()("lr", 0)
+
+
+def test_one_registry_builds_every_architecture_by_name():
+    from helpers.core import models
+    from helpers.papers import curriculum  # noqa: F401 -- importing a document module registers its builders
+
+    net = models.create("classifier", name="basicnet", dataset="cifar10", width=6)
+    assert models.count_parameters(net) == 62006 and net.arch_config["name"] == "classifier"
+    assert "curriculum" in models.registered()
+    with pytest.raises(ValueError, match="architecture must be one of"):
+        models.create("no_such_net")

@@ -15,11 +15,11 @@ from torch import nn
 
 from helpers.core.data import MEAN_STD
 from helpers.core.models.normalize import Normalize
-from helpers.core.models.registry import architecture, describe, load, rebuild, registered, save
+from helpers.core.models.registry import architecture, create, describe, load, rebuild, registered, save
 from helpers.core.params import check_choice, check_int
 
 __all__ = [
-    "ENCODERS", "Normalize", "SmallCNN", "architecture", "build", "build_encoder", "count_parameters", "describe",
+    "ENCODERS", "Normalize", "SmallCNN", "architecture", "build", "build_encoder", "count_parameters", "create", "describe",
     "load", "rebuild", "registered", "save",
 ]  # fmt: skip
 

@@ -83,6 +83,14 @@ def registered() -> list[str]:
     return sorted(_BUILDERS)
 
 
+def create(name: str, **kwargs: Any) -> nn.Module:
+    """Build a registered architecture by name: ``create("classifier", name="basicnet", dataset="cifar10",
+    width=6)``. A document's architectures are registered when its module is imported; an unknown name raises
+    ValueError listing the registered ones."""
+    check_choice("architecture", name, registered())
+    return _BUILDERS[name](**kwargs)
+
+
 def describe(model: nn.Module) -> dict[str, Any]:
     """The model's ``arch_config``; a ValueError says how to build it when it was not built by a builder."""
     config = getattr(model, "arch_config", None)
