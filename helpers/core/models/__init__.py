@@ -19,8 +19,8 @@ from helpers.core.models.registry import architecture, create, describe, load, r
 from helpers.core.params import check_choice, check_int
 
 __all__ = [
-    "ENCODERS", "Normalize", "SmallCNN", "architecture", "build", "build_encoder", "count_parameters", "create", "describe",
-    "load", "rebuild", "registered", "save",
+    "ENCODERS", "Normalize", "SmallCNN", "architecture", "build", "build_encoder", "count_parameters", "create",
+    "describe", "load", "rebuild", "registered", "save",
 ]  # fmt: skip
 
 

@@ -83,12 +83,12 @@ def registered() -> list[str]:
     return sorted(_BUILDERS)
 
 
-def create(name: str, **kwargs: Any) -> nn.Module:
+def create(architecture_name: str, /, **kwargs: Any) -> nn.Module:
     """Build a registered architecture by name: ``create("classifier", name="basicnet", dataset="cifar10",
     width=6)``. A document's architectures are registered when its module is imported; an unknown name raises
     ValueError listing the registered ones."""
-    check_choice("architecture", name, registered())
-    return _BUILDERS[name](**kwargs)
+    check_choice("architecture", architecture_name, registered())
+    return _BUILDERS[architecture_name](**kwargs)
 
 
 def describe(model: nn.Module) -> dict[str, Any]:
