@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from helpers.core.device import run_metadata
-from helpers.core.io import project_root, results_dir, write_json
+from helpers.core.io import results_dir, write_json
 
 
 def _in_notebook() -> bool:
@@ -240,51 +240,3 @@ def load_results(directory: str | os.PathLike[str] | None = None) -> list[dict[s
         if "claims" in data and "chapter" in data:
             out.append(data)
     return out
-
-
-def load_timings(path: str | os.PathLike[str] | None = None) -> list[dict[str, Any]]:
-    """The measured wall times in ``book/timings.json`` (written by the pipeline after each chapter run)."""
-    f = Path(path) if path else project_root() / "book" / "timings.json"
-    if not f.exists():
-        return []
-    with open(f, encoding="utf-8") as fh:
-        return list(json.load(fh).get("runs", []))
-
-
-def _duration(seconds: float) -> str:
-    return f"{seconds / 60:.1f} min" if seconds >= 60 else f"{seconds:.0f} s"
-
-
-def timings_table(runs: list[dict[str, Any]], chapters: list[str] | None = None) -> Any:
-    """One row per chapter and profile, one column per measured device (CPU model and threads, or GPU name).
-
-    A run that trained nothing (its checkpoints came from the cache) is marked "with cached models".
-
-    ``chapters`` (e.g. the book's, in order) adds rows for chapters and profiles nobody has timed yet, so the
-    table shows what is missing; cells without a measurement read "not measured".
-    """
-    import pandas as pd
-
-    profiles = ("quick", "ci", "full")
-    names = list(chapters or []) + sorted({r["chapter"] for r in runs} - set(chapters or []))
-    cells: dict[tuple[str, str], dict[str, str]] = {(c, p): {} for c in names for p in profiles}
-    devices: list[str] = []
-    for r in runs:
-        if r["device_type"] == "cpu":
-            device = f"CPU: {r['device_name']}" + (f", {r['threads']} threads" if r.get("threads") else "")
-        else:
-            device = f"GPU: {r['device_name']}"
-        if device not in devices:
-            devices.append(device)
-        cached = " with cached models" if r.get("models") == "cached" else ""
-        text = f"{_duration(float(r['wall_time_s']))}{cached} ({r['date']})"
-        cell = cells.setdefault((r["chapter"], r["profile"]), {})
-        cell[device] = f"{cell[device]}; {text}" if device in cell else text
-    devices.sort(key=lambda d: (not d.startswith("CPU"), d))
-    rows = [
-        {"chapter": c, "profile": p, **{d: cells[c, p].get(d, "not measured") for d in devices}}
-        for c in names
-        for p in profiles
-        if (c, p) in cells
-    ]
-    return pd.DataFrame(rows, columns=["chapter", "profile", *devices])

@@ -42,71 +42,37 @@ suite_budget = "reduced"  # evaluation suite: reduced (PGD-20, APGD-25, 3 target
 n_suite = 500  # test images graded by the suite and the steps curve (the first n_suite of the test subset)
 
 # %% tags=["remove-cell"]
-# Validate every parameter before any compute: a bad value stops here with a message naming it.
-from helpers.core import params as P
-
-P.check_profile(profile)
-P.check_int("seed", seed, low=0)
-P.check_int("n_train", n_train, low=100, high=60000)
-P.check_int("n_test", n_test, low=10, high=10000)
-P.check_int("epochs", epochs, low=1)
-P.check_int("batch_size", batch_size, low=1)
-P.check_positive("lr", lr)
-P.check_int("width", width, low=1)
-P.check_list("eps_list", eps_list, P.check_nonnegative, min_len=2)
-P.check_list("l2_eps_list", l2_eps_list, P.check_nonnegative, min_len=2)
-P.check_real("eps", eps, low=0.0, high=1.0, low_open=True)
-P.check_choice("attack", attack, ("fgsm", "pgd", "pgd_l2", "fgm_l2", "noise"))
-P.check_int("pgd_steps", pgd_steps, low=1)
-P.check_positive("pgd_step_ratio", pgd_step_ratio)
-P.check_choice("suite_budget", suite_budget, ("reduced", "full"))
-P.check_int("n_suite", n_suite, low=10, high=n_test)
-
-# %% tags=["remove-cell"]
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import torch
 from IPython.display import display
 
-from helpers import claims
-from helpers.core import attacks, data, evaluate, models, plots, suite, training
-from helpers.core.device import get_device, seed_everything
-from helpers.results import Run
+from helpers import claims, experiment
+from helpers.core import attacks, data, evaluate, models, suite, training
+from helpers.core import params as P
 
-CHAPTER = "00_primer"
-dev = get_device(None if device == "auto" else device)
-gen = seed_everything(seed)
-plots.use_style()
-run = Run(
-    CHAPTER,
-    "Primer",
-    profile=profile,
-    seed=seed,
-    device=dev,
-    params={
-        k: v
-        for k, v in globals().items()
-        if k
-        in (
-            "n_train",
-            "n_test",
-            "epochs",
-            "batch_size",
-            "lr",
-            "width",
-            "eps_list",
-            "l2_eps_list",
-            "eps",
-            "attack",
-            "pgd_steps",
-            "pgd_step_ratio",
-            "suite_budget",
-            "n_suite",
-        )
-    },
+# Every parameter's valid range, checked before any compute: a bad value stops here with a message naming it.
+RULES = {
+    "n_train": P.integer(100, 60000),
+    "n_test": P.integer(10, 10000),
+    "epochs": P.integer(1),
+    "batch_size": P.integer(1),
+    "lr": P.positive(),
+    "width": P.integer(1),
+    "eps_list": P.list_of(P.nonnegative(), min_len=2),
+    "l2_eps_list": P.list_of(P.nonnegative(), min_len=2),
+    "eps": P.real(0.0, 1.0, low_open=True),
+    "attack": P.choice("fgsm", "pgd", "pgd_l2", "fgm_l2", "noise"),
+    "pgd_steps": P.integer(1),
+    "pgd_step_ratio": P.positive(),
+    "suite_budget": P.choice("reduced", "full"),
+    "n_suite": P.integer(10),
+}
+run = experiment.start(
+    "00_primer", "Primer", globals(), RULES, check=lambda v: P.check_int("n_suite", v["n_suite"], high=v["n_test"])
 )
-run.banner()
+dev = run.dev
 # %% [markdown]
 # ## Notation
 #
@@ -148,28 +114,15 @@ test_loader = data.Loader(test_data, 500, device=dev)
 
 model = models.build("small_cnn", "mnist", width=width).to(dev)
 optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-ckpt = training.checkpoint_path(
-    CHAPTER,
-    {
-        "model": "small_cnn",
-        "width": width,
-        "n_train": n_train,
-        "epochs": epochs,
-        "batch_size": batch_size,
-        "lr": lr,
-        "seed": seed,
-    },
-)
-history = training.fit(
-    model,
-    train_loader,
-    optimizer=optimizer,
-    epochs=epochs,
-    val=test_loader,
-    checkpoint=ckpt,
-    seed=seed,
-    desc="primer",
-)
+config = {"model": "small_cnn", "width": width, "n_train": n_train, "epochs": epochs, "batch_size": batch_size}
+history = run.trained(
+    "small_cnn",
+    {**config, "lr": lr, "seed": seed},
+    lambda ckpt: training.fit(
+        model, train_loader, optimizer=optimizer, epochs=epochs, val=test_loader, checkpoint=ckpt, seed=seed,
+        desc="primer",
+    ),
+)  # fmt: skip
 pd.DataFrame(history).round(4)
 
 # %% tags=["remove-cell"]
@@ -189,20 +142,20 @@ run.glue("clean_acc", clean_acc, "{:.1%}")
 
 
 # %%
-def pgd_attack(e: float, norm: str) -> attacks.AttackFn:
-    alpha = pgd_step_ratio * e / pgd_steps
-    return lambda m, x, y: attacks.pgd(m, x, y, e, alpha, pgd_steps, norm=norm)
+def pgd_attack(e: float, name: str = "pgd") -> attacks.AttackFn:
+    """PGD (``"pgd"``: l-inf, ``"pgd_l2"``) at radius ``e`` with the chapter's steps and step rule."""
+    return attacks.make_attack(name, e, alpha=pgd_step_ratio * e / pgd_steps, steps=pgd_steps)
 
 
 noise_gen = torch.Generator().manual_seed(seed)
 linf = {
-    "uniform noise": lambda e: lambda m, x, y: attacks.uniform_noise(x, e, generator=noise_gen),
-    "FGSM": lambda e: lambda m, x, y: attacks.fgsm(m, x, y, e),
-    "PGD": lambda e: pgd_attack(e, "linf"),
+    "uniform noise": lambda e: attacks.make_attack("noise", e, generator=noise_gen),
+    "FGSM": lambda e: attacks.make_attack("fgsm", e),
+    "PGD": lambda e: pgd_attack(e),
 }
 l2 = {
-    "FGM (l2)": lambda e: lambda m, x, y: attacks.fgsm(m, x, y, e, norm="l2"),
-    "PGD (l2)": lambda e: pgd_attack(e, "l2"),
+    "FGM (l2)": lambda e: attacks.make_attack("fgm_l2", e),
+    "PGD (l2)": lambda e: pgd_attack(e, "pgd_l2"),
 }
 rows, hits = [], {}  # hits: per-image correctness, for the claims' paired intervals
 for norm, family, grid in (("linf", linf, eps_list), ("l2", l2, l2_eps_list)):
@@ -228,7 +181,7 @@ for ax, norm, label in (
     ax.legend()
 axes[0].set_title("l-inf attacks")
 axes[1].set_title("l2 attacks")
-plots.show(fig, "accuracy_vs_eps", CHAPTER)
+run.show(fig, "accuracy_vs_eps")
 
 
 # %% tags=["remove-cell"]
@@ -298,7 +251,7 @@ for name, col in steps_curve.items():
 ax.axhline(graded.robust_accuracy, color="k", ls="--", lw=1, label="suite (per-image minimum)")
 ax.set(xscale="log", xlabel="attack iterations", ylabel="test accuracy", title=f"ε = {eps_head:g} (l∞)")
 ax.legend()
-plots.show(fig, "accuracy_vs_steps", CHAPTER)
+run.show(fig, "accuracy_vs_steps")
 display(
     pd.DataFrame(
         {
@@ -320,7 +273,7 @@ run.glue("pgd_at_max", float(steps_curve["PGD"].iloc[-1]), "{:.1%}")
 run.glue("apgd_at_max", float(steps_curve["APGD-CE"].iloc[-1]), "{:.1%}")
 run.glue("suite_acc", graded.robust_accuracy, "{:.1%}")
 run.glue("suite_name", graded.suite.name)
-book_pgd = evaluate.scores(model, suite_loader, pgd_attack(eps_head, "linf")).acc  # the curves' PGD, same digits
+book_pgd = evaluate.scores(model, suite_loader, pgd_attack(eps_head)).acc  # the curves' PGD, same digits
 run.glue("book_pgd", book_pgd, "{:.1%}")
 run.glue("suite_gap", 100 * (book_pgd - graded.robust_accuracy), "{:.1f}")
 sanity = suite.sanity_table({"SmallCNN": checks})
@@ -345,14 +298,11 @@ display(sanity)
 # %%
 x, y = test_data.float(dev)
 x, y = x[:8], y[:8]
-if attack == "noise":
-    example = attacks.uniform_noise(x, eps, generator=torch.Generator().manual_seed(seed))
-elif attack in ("pgd", "pgd_l2"):
-    e = eps if attack == "pgd" else float(np.median(l2_eps_list))
-    example = pgd_attack(e, "linf" if attack == "pgd" else "l2")(model, x, y)
+e = eps if attack in ("fgsm", "pgd", "noise") else float(np.median(l2_eps_list))  # l2 attacks: a mid l2 radius
+if attack.startswith("pgd"):
+    example = pgd_attack(e, attack)(model, x, y)
 else:
-    e = eps if attack == "fgsm" else float(np.median(l2_eps_list))
-    example = attacks.fgsm(model, x, y, e, norm="linf" if attack == "fgsm" else "l2")
+    example = attacks.make_attack(attack, e, generator=torch.Generator().manual_seed(seed))(model, x, y)
 with attacks.eval_mode(model), torch.no_grad():
     pred_clean, pred_adv = model(x).argmax(1).cpu(), model(example).argmax(1).cpu()
 delta = (example - x).cpu()
@@ -370,7 +320,7 @@ for ax in axes.flat:
 axes[0, 0].set_ylabel("clean")
 axes[1, 0].set_ylabel("perturbation")
 axes[2, 0].set_ylabel(attack)
-plots.show(fig, "examples", CHAPTER)
+run.show(fig, "examples")
 
 # %% [markdown]
 # The perturbation (middle row, red/blue for $\pm$) is spread over the whole image, including the black
@@ -405,6 +355,8 @@ run.claim(
     ours="; ".join(f"ε={e:g}: PGD {pgd2_acc[e]:.1%} vs FGM {fgm2_acc[e]:.1%}" for e in l2_eps_list if e > 0),
     eps=e2,
 )
+
+# %%
 drop_noise = float(clean_hits.acc - head["uniform noise"])
 drop_pgd = float(clean_hits.acc - head["PGD"])
 run.claim(

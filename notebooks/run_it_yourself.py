@@ -31,7 +31,7 @@ from myst_nb import glue
 from helpers.core.io import project_root
 from helpers.core.params import check_profile
 from helpers.pipeline import notebook_names
-from helpers.results import load_timings, timings_table
+from helpers.timings import load_timings, timings_table
 
 check_profile(profile)
 runs = load_timings()

@@ -14,7 +14,7 @@ import pytest
 import torch
 import yaml
 
-from helpers import exercises, pipeline, student
+from helpers import exercises, pipeline, student, timings
 from helpers.core import attacks
 from helpers.papers import curriculum
 from helpers.papers.cure import geometry
@@ -311,18 +311,18 @@ def test_record_timing_keeps_one_entry_per_chapter_profile_and_device(tmp_path, 
         (tmp_path / "results" / "00_primer.json").write_text(json.dumps(res))
 
     write("ci", 30.0, "2026-01-01T00:00:10+00:00")
-    assert pipeline.record_timing(tmp_path, "00_primer", started="2026-01-01T00:00:00+00:00")["wall_time_s"] == 30.0
-    assert pipeline.record_timing(tmp_path, "00_primer", started="2026-01-02T00:00:00+00:00") is None  # stale file
+    assert timings.record_timing(tmp_path, "00_primer", started="2026-01-01T00:00:00+00:00")["wall_time_s"] == 30.0
+    assert timings.record_timing(tmp_path, "00_primer", started="2026-01-02T00:00:00+00:00") is None  # stale file
     write("ci", 31.0, "2026-01-03T00:00:10+00:00")
-    pipeline.record_timing(tmp_path, "00_primer", started="2026-01-03T00:00:00+00:00")
+    timings.record_timing(tmp_path, "00_primer", started="2026-01-03T00:00:00+00:00")
     write("full", 9.0, "2026-01-04T00:00:10+00:00", device="cuda:0")
-    pipeline.record_timing(tmp_path, "00_primer", started="2026-01-04T00:00:00+00:00")
+    timings.record_timing(tmp_path, "00_primer", started="2026-01-04T00:00:00+00:00")
     runs = json.loads((tmp_path / "book" / "timings.json").read_text())["runs"]
     assert [(r["profile"], r["device_type"], r["wall_time_s"]) for r in runs] == [
         ("ci", "cpu", 31.0),
         ("full", "cuda", 9.0),
     ]
-    from helpers.results import timings_table
+    from helpers.timings import timings_table
 
     table = timings_table(runs, ["00_primer", "04_regnet"]).set_index(["chapter", "profile"])
     assert table.loc[("00_primer", "full"), "GPU: GPU X"].startswith("9 s")
@@ -333,7 +333,7 @@ def test_record_timing_keeps_one_entry_per_chapter_profile_and_device(tmp_path, 
 
 
 def test_committed_timings_match_their_schema():
-    path = pipeline.timings_path(ROOT)
+    path = timings.timings_path(ROOT)
     if not path.exists():
         pytest.skip("no chapter has been timed yet")
     runs = json.loads(path.read_text())["runs"]
