@@ -89,7 +89,23 @@ class ParametricNoise(nn.Module):
         return v + self.alpha * scale * torch.randn_like(v)
 
 
-class NoisyConv2d(nn.Conv2d):
+class _NoisyLayer:
+    """What PNI adds to a layer: a ``target`` ("weight" or "input") and its trainable noise scale."""
+
+    weight: torch.Tensor
+
+    def _init_noise(self, target: str, alpha: float) -> None:
+        self.target = check_choice("target", target, TARGETS)
+        self.noise = ParametricNoise(alpha)
+
+    def _noisy(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(input, weight) with one noise draw on the chosen target."""
+        if self.target == "input":
+            return self.noise(x), self.weight
+        return x, self.noise(self.weight)
+
+
+class NoisyConv2d(_NoisyLayer, nn.Conv2d):
     """A convolution with parametric noise on its weight (PNI-W) or on its input (PNI-A).
 
     Same constructor as ``nn.Conv2d`` plus ``target`` ("weight" or "input") and ``alpha`` (initial scale).
@@ -97,27 +113,21 @@ class NoisyConv2d(nn.Conv2d):
 
     def __init__(self, *args: object, target: str = "weight", alpha: float = 0.25, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)
-        self.target = check_choice("target", target, TARGETS)
-        self.noise = ParametricNoise(alpha)
+        self._init_noise(target, alpha)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.target == "input":
-            return self._conv_forward(self.noise(x), self.weight, self.bias)
-        return self._conv_forward(x, self.noise(self.weight), self.bias)
+        return self._conv_forward(*self._noisy(x), self.bias)
 
 
-class NoisyLinear(nn.Linear):
+class NoisyLinear(_NoisyLayer, nn.Linear):
     """A linear layer with parametric noise on its weight (PNI-W) or on its input (PNI-A)."""
 
     def __init__(self, *args: object, target: str = "weight", alpha: float = 0.25, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)
-        self.target = check_choice("target", target, TARGETS)
-        self.noise = ParametricNoise(alpha)
+        self._init_noise(target, alpha)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.target == "input":
-            return nn.functional.linear(self.noise(x), self.weight, self.bias)
-        return nn.functional.linear(x, self.noise(self.weight), self.bias)
+        return nn.functional.linear(*self._noisy(x), self.bias)
 
 
 NOISY = (GaussianNoise, ParametricNoise)
