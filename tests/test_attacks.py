@@ -269,3 +269,15 @@ def test_make_attack_names(trained_cnn, mnist_small):
         assert out.shape == x.shape and out.min() >= 0 and out.max() <= 1
     assert torch.equal(attacks.make_attack("none", 0.1)(trained_cnn, x, y), x)
     assert torch.equal(attacks.make_attack("fgsm", 0.1)(trained_cnn, x, y), fgsm(trained_cnn, x, y, 0.1))
+
+
+def test_fgsm_rs_is_one_projected_step_from_a_uniform_start(trained_cnn, mnist_small):
+    """Wong et al.'s FGSM-RS: inside the l-inf ball and [0, 1], seeded, and not the plain FGSM point."""
+    x, y = mnist_small[0][:64], mnist_small[1][:64]
+    rs = attacks.make_attack("fgsm_rs", 0.1, generator=torch.Generator().manual_seed(0))(trained_cnn, x, y)
+    again = attacks.make_attack("fgsm_rs", 0.1, generator=torch.Generator().manual_seed(0))(trained_cnn, x, y)
+    assert torch.equal(rs, again) and (rs - x).abs().max() <= 0.1 + 1e-6 and rs.min() >= 0 and rs.max() <= 1
+    plain = fgsm(trained_cnn, x, y, 0.1)
+    assert not torch.equal(rs, plain)
+    # The 1.25 eps step from a random start leaves most coordinates on the ball's faces, like FGSM's.
+    assert ((rs - x).abs() > 0.099).float().mean() > 0.5

@@ -315,3 +315,34 @@ def test_fit_with_cpu_bf16_trains_and_keeps_fp32_weights(monkeypatch):
     hist = training.fit(model, loader, optimizer=opt, epochs=2, amp=True)
     assert all(p.dtype == torch.float32 for p in model.parameters())
     assert hist[-1]["train_loss"] < hist[0]["train_loss"] and torch.isfinite(torch.tensor(hist[-1]["train_loss"]))
+
+
+def test_collapse_guard_stops_restores_the_best_epoch_and_finishes_the_checkpoint(tmp_path):
+    """A robust validation accuracy that collapses (here: the 'attack' blanks the images from the 3rd
+    validation on, as catastrophic overfitting would make PGD succeed) stops training at that epoch."""
+    calls = {"n": 0}
+
+    def blanking(model, x, y):
+        calls["n"] += 1
+        return x if calls["n"] <= 2 else torch.zeros_like(x)
+
+    ckpt = tmp_path / "co.pt"
+    val = data.Loader(_toy(seed=1), 512)
+    model, hist = _run(6, ckpt, val=val, val_attack=blanking, collapse=0.2)
+    assert [r["epoch"] for r in hist] == [1, 2, 3] and hist[-1].get("collapsed") == 1.0
+    assert "collapsed" not in hist[0] and hist[-1]["val_robust_acc"] < 0.6
+    best = training.load_best(_model(), ckpt)
+    assert best["epoch"] in (1, 2)
+    restored = training.load_checkpoint(ckpt)["model"]
+    assert all(torch.equal(v, restored[k]) for k, v in model.state_dict().items())  # the best weights
+    _, again = _run(6, ckpt, val=val, val_attack=blanking, collapse=0.2)  # finished: no more epochs
+    assert again == hist
+
+
+def test_collapse_guard_is_silent_when_robustness_holds_and_needs_an_attack():
+    _, hist = _run(3, val=data.Loader(_toy(seed=1), 100), val_attack=lambda m, x, y: x, collapse=0.2)
+    assert len(hist) == 3 and not any("collapsed" in r for r in hist)
+    with pytest.raises(ValueError, match="collapse needs val and val_attack"):
+        _run(1, collapse=0.2)
+    with pytest.raises(ValueError, match="collapse must be in"):
+        _run(1, val=data.Loader(_toy(seed=1), 100), val_attack=lambda m, x, y: x, collapse=2.0)

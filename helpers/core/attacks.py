@@ -41,7 +41,7 @@ from torch import nn
 from helpers.core.params import check_choice, check_int, check_nonnegative
 
 NORMS = ("linf", "l2")
-ATTACKS = ("none", "noise", "fgsm", "pgd", "pgd_l2", "fgm_l2")
+ATTACKS = ("none", "noise", "fgsm", "fgsm_rs", "pgd", "pgd_l2", "fgm_l2")
 
 Model = Callable[[torch.Tensor], torch.Tensor]
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -253,12 +253,18 @@ def make_attack(
 ) -> AttackFn:
     """An attack by name, as an ``(model, x, y) -> x_adv`` callable for training and evaluation loops.
 
-    ``name``: "none" (identity), "noise" (uniform l-inf noise), "fgsm" (l-inf), "fgm_l2", "pgd" (l-inf) or
-    "pgd_l2". ``alpha`` defaults to ``2.5 * eps / steps`` (Madry et al.'s rule of thumb); ``clip`` as in
-    :func:`pgd`; ``eot_samples`` reaches every gradient attack (FGSM included).
+    ``name``: "none" (identity), "noise" (uniform l-inf noise), "fgsm" (l-inf), "fgm_l2", "pgd" (l-inf),
+    "pgd_l2", or "fgsm_rs": FGSM with a random start (Wong, Rice & Kolter 2020, "Fast is better than free"),
+    a uniform start in the l-inf ball, one signed step of ``alpha`` (default 1.25 eps), projected back; the
+    training attack of fast adversarial training (guard it with ``training.fit(collapse=...)``).
+    ``alpha`` defaults to ``2.5 * eps / steps`` (Madry et al.'s rule of thumb); ``clip`` as in :func:`pgd`;
+    ``eot_samples`` reaches every gradient attack (FGSM included).
     """
     check_choice("attack", name, ATTACKS)
     eps = check_nonnegative("eps", eps)
+    if name == "fgsm_rs":  # Wong, Rice & Kolter (2020): one step of 1.25 eps from a uniform start, projected
+        name, steps, random_start = "pgd", 1, True
+        alpha = 1.25 * eps if alpha is None else alpha
     if alpha is None:
         alpha = 2.5 * eps / max(steps, 1)
     if name == "none":

@@ -212,6 +212,7 @@ def fit(
     seed: int = 0,
     desc: str = "train",
     on_epoch_end: Callable[[int, dict[str, float]], None] | None = None,
+    collapse: float | None = None,
 ) -> History:
     """Train ``model`` for ``epochs`` and return the per-epoch history.
 
@@ -230,11 +231,22 @@ def fit(
       influence which epoch is selected.
     - ``checkpoint``: written atomically after every epoch; an existing one is resumed (same batches, same
       RNG), and a finished one makes ``fit`` return its history without training.
+    - ``collapse``: the catastrophic-overfitting guard of fast adversarial training (Wong, Rice & Kolter
+      2020: FGSM training can lose all robustness to PGD within an epoch while its FGSM accuracy climbs).
+      Needs ``val`` and ``val_attack`` (a PGD attack); ``select`` defaults to ``"val_robust_acc"``. When an
+      epoch's ``val_robust_acc`` falls more than ``collapse`` (absolute, in [0, 1]) below the best epoch's,
+      training stops there: the best epoch's weights are restored, the row records ``collapsed = 1``, and
+      the checkpoint is marked finished.
 
     History rows hold: epoch, lr, train_loss, train_acc, adv_fraction, seconds, images_per_s, and the
     validation metrics above.
     """
     epochs = check_int("epochs", epochs, low=0)
+    if collapse is not None:
+        collapse = check_fraction("collapse", collapse)
+        if val is None or val_attack is None:
+            raise ValueError("collapse needs val and val_attack (the robust validation accuracy it watches)")
+        select = select or "val_robust_acc"
     loss_fn = loss_fn or (lambda out, y: F.cross_entropy(out, y))
     device = next(model.parameters()).device
     history: History = []
@@ -310,6 +322,10 @@ def fit(
                     "metric": row[select],
                     "model": {k: v.detach().clone() for k, v in model.state_dict().items()},
                 }
+        collapsed = collapse is not None and best is not None and row["val_robust_acc"] < best["metric"] - collapse
+        if collapsed:
+            row["collapsed"] = 1.0
+            model.load_state_dict(best["model"])  # type: ignore[index]
         if on_epoch_end is not None:
             on_epoch_end(epoch + 1, row)
         if checkpoint is not None:
@@ -318,12 +334,14 @@ def fit(
                 model=model.state_dict(),
                 optimizer=optimizer.state_dict(),
                 scheduler=scheduler.state_dict() if scheduler is not None else None,
-                epoch=epoch + 1,
+                epoch=epochs if collapsed else epoch + 1,  # a collapsed run is finished: a rerun loads it
                 history=history,
                 best=best,
                 rng=rng.get_state(),
                 torch_rng=torch.get_rng_state(),
             )
+        if collapsed:
+            break
     model.eval()
     return history
 
