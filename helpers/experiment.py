@@ -67,9 +67,17 @@ class Experiment(Run):
     """A chapter's run record (:class:`helpers.results.Run`) with its device, parameters and caches."""
 
     def __init__(
-        self, chapter: str, title: str, *, params: Mapping[str, Any], dev: torch.device, gen: torch.Generator
+        self,
+        chapter: str,
+        title: str,
+        *,
+        params: Mapping[str, Any],
+        dev: torch.device,
+        gen: torch.Generator,
+        seeds: list[int] | None = None,
     ) -> None:
-        super().__init__(chapter, title, profile=params["profile"], seed=params["seed"], device=dev, params=params)
+        seed = seeds if seeds is not None else params["seed"]
+        super().__init__(chapter, title, profile=params["profile"], seed=seed, device=dev, params=params)
         self.dev = dev
         self.gen = gen  # the CPU generator seeded with the run's seed (attack starts, noise draws)
         self._trained: dict[str, Any] = {}
@@ -113,6 +121,7 @@ def start(
     rules: Mapping[str, P.Rule],
     *,
     check: Callable[[dict[str, Any]], None] | None = None,
+    seeds: Callable[[dict[str, Any]], list[int]] | None = None,
 ) -> Experiment:
     """Validate the chapter's parameters, pick the device, seed everything, set the figure style, open the record.
 
@@ -122,6 +131,9 @@ def start(
       ``choice``...). The run's ``params`` are these values, in this order.
     - ``check``: cross-parameter constraints (``eps`` in ``eps_sweep``...), called with the checked values;
       it raises ``ValueError`` naming the parameter.
+    - ``seeds``: for a chapter that trains over several seeds derived from ``seed`` (``seed, seed+1, ...``),
+      a function of the checked values giving them all, so that the record and the banner list every one;
+      the generators are still seeded with ``seed``.
 
     Nothing is computed, loaded or seeded before every check has passed.
     """
@@ -130,11 +142,11 @@ def start(
         check(values)
     device = values["device"]
     dev = get_device(None if device == "auto" else device)
-    seeds = values["seed"] if isinstance(values["seed"], (list, tuple)) else [values["seed"]]
-    gen = seed_everything(int(seeds[0]))
+    first = values["seed"][0] if isinstance(values["seed"], (list, tuple)) else values["seed"]
+    gen = seed_everything(int(first))
     from helpers.core import plots
 
     plots.use_style()
-    run = Experiment(chapter, title, params=values, dev=dev, gen=gen)
+    run = Experiment(chapter, title, params=values, dev=dev, gen=gen, seeds=seeds(values) if seeds else None)
     run.banner()
     return run

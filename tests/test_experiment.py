@@ -117,3 +117,11 @@ def test_one_registry_builds_every_architecture_by_name():
     assert "curriculum" in models.registered()
     with pytest.raises(ValueError, match="architecture must be one of"):
         models.create("no_such_net")
+
+
+def test_seeds_lists_every_derived_seed_in_the_record(tmp_results):
+    ns = {**namespace(), "n_seeds": 3}
+    run = experiment.start(
+        "99_test", "Test", ns, {**RULES, "n_seeds": P.integer(1)}, seeds=lambda v: [v["seed"] + i for i in range(3)]
+    )
+    assert run.seeds == [3, 4, 5] and run.seed == 3 and run.numbers["run_seed"] == "3, 4, 5"
