@@ -81,178 +81,29 @@ synth_per_class = 20  # training points per class
 synth_epochs = 10  # passes over the synthetic training set
 
 # %% tags=["remove-cell"]
-# Validate every parameter before any compute: a bad value stops here with a message naming it.
-from helpers.core import params as P
+from dataclasses import replace
 
-P.check_profile(profile)
-P.check_int("seed", seed, low=0)
-P.check_choice("device", device, ("auto", "cpu", "cuda", "mps"))
-P.check_choice("encoder", encoder, ("resnet18", "resnet34", "resnet50", "shakeshake26"))
-P.check_int("width", width, low=1)
-P.check_int("batch_size", batch_size, low=10)
-P.check_positive("lr", lr)
-P.check_list("lr_milestones", lr_milestones, lambda n, v: P.check_real(n, v, low=0, high=1, low_open=True), min_len=0)
-P.check_positive("sigma_t", sigma_t)
-for _name in ("fk_tuned", "fk_small", "fk_large"):
-    P.check_nonnegative(_name, globals()[_name])
-P.check_int("width_latent", width_latent, low=1)
-P.check_int("n_train_latent", n_train_latent, low=30, high=18000)
-P.check_int("n_test_latent", n_test_latent, low=30, high=3000)
-P.check_int("epochs_latent", epochs_latent, low=1)
-P.check_int("n_seeds_gauss", n_seeds_gauss, low=2)
-P.check_list("mu_t_latent", mu_t_latent, P.check_positive)
-P.check_list("mu_t_moments", mu_t_moments, P.check_positive, min_len=2)
-P.check_list("eps_latent", eps_latent, lambda n, v: P.check_real(n, v, low=0.0, high=1.0), min_len=2)
-P.check_list("triplets", triplets, lambda n, v: P.check_list(n, v, lambda m, c: P.check_int(m, c, high=9), min_len=3))
-if any(len(t) != 3 or len(set(t)) != 3 for t in triplets):
-    raise ValueError(f"triplets must be lists of 3 distinct digits (got {triplets!r})")
-P.check_int("n_train", n_train, low=100, high=60000)
-P.check_int("n_test", n_test, low=10, high=10000)
-P.check_int("epochs", epochs, low=1)
-P.check_positive("mu_t", mu_t)
-P.check_list("mu_t_list", mu_t_list, P.check_positive, min_len=2)
-P.check_list("fk_list", fk_list, P.check_nonnegative, min_len=2)
-P.check_list("mu_t_robust", mu_t_robust, P.check_positive)
-P.check_list("eps_list", eps_list, lambda n, v: P.check_real(n, v, low=0.0, high=1.0), min_len=2)
-P.check_real("eps_moderate", eps_moderate, low=0.0, high=1.0, low_open=True)
-P.check_list("pgd_eps_list", pgd_eps_list, lambda n, v: P.check_real(n, v, low=0.0, high=1.0, low_open=True))
-P.check_int("pgd_steps", pgd_steps, low=1)
-P.check_list("depths", depths, lambda n, v: P.check_choice(n, v, (18, 34, 50)))
-P.check_int("shake_width", shake_width, low=2)
-P.check_int("epochs_shake", epochs_shake, low=1)
-P.check_int("n_seeds", n_seeds, low=1)
-P.check_choice("augment", augment, ("none", "flip", "flip_crop_jitter", "dihedral", "affine"))
-P.check_choice("suite_budget", suite_budget, ("reduced", "full"))
-P.check_list("suite_eps_list", suite_eps_list, lambda n, v: P.check_real(n, v, low=0.0, high=1.0, low_open=True))
-P.check_int("n_suite", n_suite, low=10, high=n_test)
-P.check_int("square_queries", square_queries, low=1)
-P.check_int("n_train_cifar", n_train_cifar, low=100, high=50000)
-P.check_int("n_test_cifar", n_test_cifar, low=10, high=10000)
-P.check_int("epochs_cifar", epochs_cifar, low=1)
-P.check_int("synth_classes", synth_classes, low=2)
-P.check_int("synth_per_class", synth_per_class, low=2)
-P.check_int("synth_epochs", synth_epochs, low=1)
-if eps_moderate not in eps_list or eps_moderate not in pgd_eps_list or eps_moderate not in suite_eps_list:
-    raise ValueError(f"eps_moderate must be one of eps_list, pgd_eps_list and suite_eps_list (got {eps_moderate})")
-if mu_t not in mu_t_list or mu_t not in mu_t_robust:
-    raise ValueError(f"mu_t must be one of mu_t_list and of mu_t_robust (got {mu_t}, {mu_t_list}, {mu_t_robust})")
-if not {0.0, fk_tuned} <= set(fk_list):
-    raise ValueError(f"fk_list must hold 0 and fk_tuned={fk_tuned} (got {fk_list})")
-
-# %% tags=["remove-cell"]
-import dataclasses
-
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import torch
 from IPython.display import display
 
-from helpers import claims
-from helpers.core import attacks, data, evaluate, plots, training
+from helpers import claims, experiment
+from helpers.core import attacks, data, evaluate
 from helpers.core import suite as S
-from helpers.core.device import get_device, seed_everything
+from helpers.papers import regnet
 from helpers.papers.regnet import latent
-from helpers.papers.regnet.latent import LatentConfig
-from helpers.results import Run
+from helpers.papers.regnet import plots as figures
+from helpers.papers.regnet import studies as experiments
 
-CHAPTER = "04_regnet"
-dev = get_device(None if device == "auto" else device)
-gen = seed_everything(seed)
-plots.use_style()
-PARAMS = [
-    "encoder",
-    "width",
-    "batch_size",
-    "lr",
-    "lr_milestones",
-    "sigma_t",
-    "fk_tuned",
-    "fk_small",
-    "fk_large",
-    "width_latent",
-    "n_train_latent",
-    "n_test_latent",
-    "n_seeds_gauss",
-    "epochs_latent",
-    "mu_t_latent",
-    "mu_t_moments",
-    "eps_latent",
-    "triplets",
-    "n_train",
-    "n_test",
-    "epochs",
-    "mu_t",
-    "mu_t_list",
-    "fk_list",
-    "mu_t_robust",
-    "eps_list",
-    "eps_moderate",
-    "pgd_eps_list",
-    "pgd_steps",
-    "depths",
-    "shake_width",
-    "epochs_shake",
-    "n_seeds",
-    "augment",
-    "suite_budget",
-    "suite_eps_list",
-    "n_suite",
-    "square_queries",
-    "n_train_cifar",
-    "n_test_cifar",
-    "epochs_cifar",
-    "synth_classes",
-    "synth_per_class",
-    "synth_epochs",
-]
-run = Run(
-    CHAPTER,
-    "RegNet",
-    profile=profile,
-    seed=[seed + i for i in range(n_seeds)],
-    device=dev,
-    params={k: globals()[k] for k in PARAMS},
-)
-run.banner()
-BASE = LatentConfig(
-    encoder=encoder,
-    width=width,
-    batch_size=batch_size,
-    lr=lr,
-    sigma_t=sigma_t,
-    seed=seed,
-)
-_trained: dict = {}
-_curves: dict = {}
-
-
-def schedule(n_epochs: int) -> dict:
-    """``epochs`` and the epochs at which the learning rate drops (the lr_milestones fractions of training)."""
-    ms = sorted({min(n_epochs - 1, max(1, round(f * n_epochs))) for f in lr_milestones}) if n_epochs > 1 else []
-    return {"epochs": n_epochs, "lr_milestones": tuple(ms)}
-
-
-def train(cfg: LatentConfig, train_set: data.TensorData, dataset: str = "mnist") -> torch.nn.Module:
-    """Train (or load from the checkpoint cache) one configuration; each is trained once per run."""
-    key = (cfg, latent.fingerprint(train_set), dataset)
-    if key not in _trained:
-        _trained[key] = latent.train_encoder(CHAPTER, cfg, train_set, dataset=dataset, device=dev)[0]
-    return _trained[key]
-
-
-def fgsm_curve(model: torch.nn.Module, loader: data.Loader, desc: str) -> list[float]:
-    """FGSM accuracy over eps_list (cross-entropy on z), computed once per model and test set; the per-digit
-    correctness (``evaluate.Scores``) stays in ``_curves`` for the claims' paired intervals."""
-    key = (id(model), id(loader))
-    if key not in _curves:
-        _curves[key] = [
-            evaluate.scores(model, loader, (lambda m, x, y, e=e: attacks.fgsm(m, x, y, e)) if e > 0 else None,
-                            desc=f"{desc} fgsm eps={e:g}")
-            for e in eps_list
-        ]  # fmt: skip
-    return [s.acc for s in _curves[key]]
-
+# Every parameter's range and the constraints between them live in helpers.papers.regnet.params; a bad value
+# stops here with a message naming it, before any compute.
+run = experiment.start(
+    "04_regnet", "RegNet", globals(), regnet.PARAMETERS, check=regnet.check_parameters,
+    seeds=lambda v: [v["seed"] + i for i in range(v["n_seeds"])],  # the record lists every seed of the seed study
+)  # fmt: skip
+dev = run.dev
+BASE = regnet.LatentConfig(encoder=encoder, width=width, batch_size=batch_size, lr=lr, sigma_t=sigma_t, seed=seed)
 
 # %% [markdown]
 # ## The losses
@@ -289,67 +140,42 @@ def fgsm_curve(model: torch.nn.Module, loader: data.Loader, desc: str) -> list[f
 run.glue("lr", f"{lr:g}")
 run.glue("batch_size", f"{batch_size}")
 mnist_train, mnist_test = data.load("mnist", "train"), data.load("mnist", "test")
-
-
-def three_class(groups: list[list[int]]) -> tuple[data.TensorData, data.Loader]:
-    """The training subset and a test loader of a three-class MNIST problem."""
-    tr = data.subset(latent.relabel(mnist_train, groups), n_train_latent, seed)
-    te = data.subset(latent.relabel(mnist_test, groups), n_test_latent, seed)
-    return tr, data.Loader(te, 500, device=dev)
-
-
-GROUPED, SINGLE = [[0, 1, 2], [3, 4, 5], [6, 7, 8]], [[0], [1], [2]]
-problems = {"grouped": three_class(GROUPED), "single": three_class(SINGLE)}
-LAT = dataclasses.replace(BASE, width=width_latent, **schedule(epochs_latent))
+problems = {
+    name: regnet.problems.three_class(mnist_train, mnist_test, groups, n_train_latent, n_test_latent, seed, dev)
+    for name, groups in (("grouped", regnet.problems.GROUPED), ("single", regnet.problems.SINGLE))
+}
+LAT = replace(BASE, width=width_latent, **regnet.schedule(epochs_latent, lr_milestones))
 latent_rows: list[dict] = []
-
-
-def latent_study(rows: list[tuple[str, str, LatentConfig]], title: str, name: str) -> None:
-    """Train each (label, problem, config), draw one row per configuration, and record its Gaussianity."""
-    fig = plt.figure(figsize=(13, 3.0 * len(rows)))
-    for r, (label, prob, cfg) in enumerate(rows):
-        tr, te_loader = problems[prob]
-        model = train(cfg, tr)
-        z, y = latent.latents(model, te_loader)
-        stats = latent.gaussianity(z, y, cfg.mu_t, cfg.sigma_t)
-        acc = float((z.argmax(1) == y).float().mean())
-        latent_rows.append({"figure": name, "configuration": label, "accuracy": acc, **stats, "cfg": cfg})
-        ax = fig.add_subplot(len(rows), 4, 4 * r + 1, projection="3d")
-        latent.scatter3d(ax, z, y, tr.classes, max_points=200)
-        ax.set_title(label, fontsize=9)
-        axes = [fig.add_subplot(len(rows), 4, 4 * r + 2 + i) for i in range(3)]
-        latent.residual_histograms(axes, z, y, cfg.mu_t, cfg.sigma_t)
-        axes[0].set_title(f"histogram RMSE {stats['rmse']:.3f}", fontsize=9, loc="left")
-    fig.suptitle(title)
-    fig.tight_layout()
-    plots.show(fig, name, CHAPTER)
-
 
 # %% [markdown]
 # ### Simplified loss (thesis Figs. 2.2-2.6)
 
 # %%
-simp = dataclasses.replace(LAT, loss="simplified")
-latent_study(
-    [
-        (f"{p} classes, simplified, μT={m:g}", p, dataclasses.replace(simp, mu_t=m))
-        for p in problems
-        for m in mu_t_latent
-    ],
-    "Simplified loss: grouped and single-digit classes",
+simp = replace(LAT, loss="simplified")
+rows, fig = experiments.latent_study(
+    run,
+    [(f"{p} classes, simplified, μT={m:g}", p, replace(simp, mu_t=m)) for p in problems for m in mu_t_latent],
+    problems,
     "latent_simplified",
+    "Simplified loss: grouped and single-digit classes",
 )
+latent_rows += rows
+run.show(fig, "latent_simplified")
 
 # %% [markdown]
 # ### Covariance loss (thesis Figs. 2.9-2.11)
 
 # %%
-cov = dataclasses.replace(LAT, loss="cov")
-latent_study(
-    [(f"single classes, covariance, μT={m:g}", "single", dataclasses.replace(cov, mu_t=m)) for m in mu_t_latent],
-    "Covariance loss: single-digit classes",
+cov = replace(LAT, loss="cov")
+rows, fig = experiments.latent_study(
+    run,
+    [(f"single classes, covariance, μT={m:g}", "single", replace(cov, mu_t=m)) for m in mu_t_latent],
+    problems,
     "latent_cov",
+    "Covariance loss: single-digit classes",
 )
+latent_rows += rows
+run.show(fig, "latent_cov")
 
 # %% [markdown]
 # ### The kurtosis term (thesis Figs. 2.12-2.15)
@@ -359,25 +185,25 @@ latent_study(
 
 # %%
 m0 = min(mu_t_latent)
-latent_study(
+rows, fig = experiments.latent_study(
+    run,
     [
-        (
-            f"covariance + kurtosis, F_k={fk:g}, μT={m0:g}",
-            "single",
-            dataclasses.replace(cov, mu_t=m0, kurtosis_weight=fk),
-        )
+        (f"covariance + kurtosis, F_k={fk:g}, μT={m0:g}", "single", replace(cov, mu_t=m0, kurtosis_weight=fk))
         for fk in (fk_small, fk_large, fk_tuned)
     ]
     + [
         (
             f"simplified + kurtosis, F_k={fk_tuned:g}, μT={m0:g}",
             "single",
-            dataclasses.replace(simp, mu_t=m0, kurtosis_weight=fk_tuned),
+            replace(simp, mu_t=m0, kurtosis_weight=fk_tuned),
         )
     ],
-    "Kurtosis term: too small, too large, tuned",
+    problems,
     "latent_kurtosis",
+    "Kurtosis term: too small, too large, tuned",
 )
+latent_rows += rows
+run.show(fig, "latent_kurtosis")
 
 # %% [markdown]
 # ### Kurtosis and skewness against the target mean (thesis Figs. 2.16-2.17), and cross-entropy (Fig. 2.18)
@@ -387,52 +213,25 @@ latent_study(
 # histogram RMSE instead.
 
 # %%
-moment_rows = []
-for m in mu_t_moments:
-    cfg = dataclasses.replace(cov, mu_t=m, kurtosis_weight=fk_tuned)
-    tr, te_loader = problems["single"]
-    z, y = latent.latents(train(cfg, tr), te_loader)
-    moment_rows.append({"μT": m, **latent.gaussianity(z, y, m, sigma_t)})
-moments = pd.DataFrame(moment_rows).set_index("μT")
-ce3 = train(dataclasses.replace(LAT, loss="ce"), problems["single"][0])
+moments = experiments.moments(run, replace(cov, kurtosis_weight=fk_tuned), mu_t_moments, problems["single"])
+ce3 = regnet.trained(run, replace(LAT, loss="ce"), problems["single"][0])
 z_ce, y_ce = latent.latents(ce3, problems["single"][1])
-
-fig = plt.figure(figsize=(13, 3.6))
-ax1, ax2 = fig.add_subplot(1, 3, 1), fig.add_subplot(1, 3, 2)
-ax1.plot(moments.index, moments["kurtosis"], marker="o")
-ax1.axhline(3, color="k", lw=1, ls="--")
-ax1.set(xlabel="target mean $\\mu_T$", ylabel="mean kurtosis", title="kurtosis (Gaussian: 3)")
-ax2.plot(moments.index, moments["abs_skewness"], marker="o", color="C1")
-ax2.axhline(0, color="k", lw=1, ls="--")
-ax2.set(xlabel="target mean $\\mu_T$", ylabel="mean |skewness|", title="skewness (Gaussian: 0)")
-ax3 = fig.add_subplot(1, 3, 3, projection="3d")
-latent.scatter3d(ax3, z_ce, y_ce, problems["single"][0].classes, max_points=200)
-ax3.set_title("cross-entropy latent space", fontsize=10)
-fig.tight_layout()
-plots.show(fig, "moments_and_ce", CHAPTER)
+run.show(figures.moments_figure(moments, z_ce, y_ce, problems["single"][0].classes), "moments_and_ce")
 display(moments.round(3))
 
 # %% tags=["remove-cell"]
 lat = pd.DataFrame(latent_rows)
 display(lat.drop(columns="cfg").set_index(["figure", "configuration"]).round(3))
-
-
 # The Gaussianity comparison of the claim: the covariance loss with and without the kurtosis term at μT=m0,
 # over n_seeds_gauss training seeds, measured on the training and on the test images.
-gauss_rows = []
-tr_single, te_single = problems["single"]
-for s in range(seed, seed + n_seeds_gauss):
-    for fk in (0.0, fk_tuned):
-        model = train(dataclasses.replace(cov, mu_t=m0, kurtosis_weight=fk, seed=s), tr_single)
-        for split, loader in (("train", data.Loader(tr_single, 500, device=dev)), ("test", te_single)):
-            z, y = latent.latents(model, loader)
-            gauss_rows.append({"seed": s, "F_k": fk, "images": split, **latent.gaussianity(z, y, m0, sigma_t)})
-gauss = pd.DataFrame(gauss_rows)
+gauss = experiments.gaussianity_by_seed(
+    run, replace(cov, mu_t=m0), range(seed, seed + n_seeds_gauss), (0.0, fk_tuned), problems["single"]
+)
 display(gauss.set_index(["images", "F_k", "seed"]).sort_index().round(3))
 rmse_mean = gauss.groupby(["images", "F_k"]).rmse.mean()
 kurt_mean = gauss.groupby(["images", "F_k"]).kurtosis.mean()
 rmse_pairs = [(split, float(rmse_mean[split, 0.0]), float(rmse_mean[split, fk_tuned])) for split in ("test", "train")]
-large_row = lat[lat.cfg == dataclasses.replace(cov, mu_t=m0, kurtosis_weight=fk_large)].iloc[0]
+large_row = lat[lat.cfg == replace(cov, mu_t=m0, kurtosis_weight=fk_large)].iloc[0]
 run.glue("m0", f"{m0:g}")
 run.glue("rmse_cov", rmse_pairs[0][1], "{:.3f}")
 run.glue("rmse_kurt", rmse_pairs[0][2], "{:.3f}")
@@ -467,46 +266,26 @@ run.glue("mu_hi", f"{moments.index[-1]:g}")
 train10 = data.load_subset("mnist", "train", n_train, seed)
 test10 = data.load_subset("mnist", "test", n_test, seed)
 test10_loader = data.Loader(test10, 500, device=dev)
-TEN = dataclasses.replace(BASE, **schedule(epochs))
-ce_cfg = dataclasses.replace(TEN, loss="ce")
-LOSS_VARIANTS = {
-    "covariance": ("cov", 0.0),
-    "simplified": ("simplified", 0.0),
-    "covariance + kurtosis": ("cov", fk_tuned),
-    "simplified + kurtosis": ("simplified", fk_tuned),
-}
-
-
-def regnet(m: float, kind: str = "cov", fk: float = fk_tuned, **kw) -> LatentConfig:
-    return dataclasses.replace(TEN, loss=kind, mu_t=m, kurtosis_weight=fk, **kw)
-
-
-acc_ce = evaluate.accuracy(train(ce_cfg, train10), test10_loader)
-acc_rows = [
-    {"loss": name, "μT": m, "accuracy": evaluate.accuracy(train(regnet(m, kind, fk), train10), test10_loader)}
-    for name, (kind, fk) in LOSS_VARIANTS.items()
-    for m in mu_t_list
-]
-acc_mu = pd.DataFrame(acc_rows)
-acc_fk = pd.DataFrame(
-    [{"F_k": fk, "accuracy": evaluate.accuracy(train(regnet(mu_t, fk=fk), train10), test10_loader)} for fk in fk_list]
+TEN = replace(BASE, **regnet.schedule(epochs, lr_milestones))
+REG = replace(TEN, loss="cov", kurtosis_weight=fk_tuned)  # RegNet: covariance loss with the tuned kurtosis term
+ce_cfg = replace(TEN, loss="ce")
+LOSS_VARIANTS = experiments.loss_variants(fk_tuned)
+acc_ce = evaluate.accuracy(regnet.trained(run, ce_cfg, train10), test10_loader)
+acc_mu = experiments.accuracy_table(
+    run,
+    [
+        ({"loss": name, "μT": m}, replace(TEN, loss=kind, mu_t=m, kurtosis_weight=fk))
+        for name, (kind, fk) in LOSS_VARIANTS.items()
+        for m in mu_t_list
+    ],
+    train10,
+    test10_loader,
 )
-
-fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
-for ax, names in ((axes[0], list(LOSS_VARIANTS)[:2]), (axes[1], list(LOSS_VARIANTS)[2:])):
-    for name in names:
-        g = acc_mu[acc_mu.loss == name]
-        ax.plot(g["μT"], g.accuracy, marker="o", label=name)
-    ax.axhline(acc_ce, color="k", ls="--", lw=1, label="cross-entropy")
-    ax.set(xscale="log", xlabel="target mean $\\mu_T$", ylabel="test accuracy", ylim=(0, 1.02))
-    ax.legend(fontsize=8)
-axes[0].set_title("without kurtosis (Fig. 2.19)")
-axes[1].set_title(f"with kurtosis, F_k={fk_tuned:g} (Fig. 2.20)")
-axes[2].plot([max(f, 1e-3) for f in acc_fk.F_k], acc_fk.accuracy, marker="o")
-axes[2].set(xscale="log", xlabel="$F_k$ (0 drawn at $10^{-3}$)", ylabel="test accuracy", ylim=(0, 1.02))
-axes[2].set_title(f"covariance + kurtosis, μT={mu_t:g} (Fig. 2.21)")
-fig.tight_layout()
-plots.show(fig, "accuracy_mu_fk", CHAPTER)
+acc_fk = experiments.accuracy_table(
+    run, [({"F_k": fk}, replace(REG, mu_t=mu_t, kurtosis_weight=fk)) for fk in fk_list], train10, test10_loader
+)
+fig = figures.accuracy_figure(acc_mu, acc_ce, acc_fk, list(LOSS_VARIANTS), fk=fk_tuned, mu_t=mu_t)
+run.show(fig, "accuracy_mu_fk")
 display(acc_mu.pivot(index="μT", columns="loss", values="accuracy").assign(CE=acc_ce).round(3))
 
 # %% tags=["remove-cell"]
@@ -543,42 +322,25 @@ run.glue("acc_fk_tuned", acc_fk_tuned, "{:.1%}")
 # ### What the attack does (thesis Figs. 3.1-3.5)
 
 # %%
-head = train(regnet(mu_t), train10)
-ce10 = train(ce_cfg, train10)
+head = regnet.trained(run, replace(REG, mu_t=mu_t), train10)
+ce10 = regnet.trained(run, ce_cfg, train10)
 x8, y8 = test10.float(dev)
-x8, y8 = x8[:6], y8[:6]
-fig, axes = plt.subplots(2, len(eps_list), figsize=(1.6 * len(eps_list), 3.6))
-for j, e in enumerate(eps_list):
-    adv = attacks.fgsm(head, x8, y8, e) if e > 0 else x8
-    with torch.no_grad():
-        pred = head(adv).argmax(1)
-    for i, row in enumerate((0, 1)):
-        axes[i, j].imshow(adv[row, 0].cpu(), cmap="gray", vmin=0, vmax=1)
-        axes[i, j].set_title(f"ε={e:g} → {int(pred[row])}", fontsize=8, color="C3" if pred[row] != y8[row] else "k")
-        axes[i, j].set_xticks([])
-        axes[i, j].set_yticks([])
-fig.suptitle(f"FGSM images against RegNet (μT={mu_t:g}); title: radius → prediction")
-plots.show(fig, "fgsm_images", CHAPTER)
+run.show(figures.fgsm_images(head, x8[:6], y8[:6], eps_list, mu_t=mu_t), "fgsm_images")
 
 # %%
 tri_models = {}
 for t in triplets:
-    tr, te_loader = three_class([[c] for c in t])
-    tri_models[tuple(t)] = (train(dataclasses.replace(cov, mu_t=mu_t, kurtosis_weight=fk_tuned), tr), te_loader)
-fig = plt.figure(figsize=(3.2 * len(eps_latent), 3.2 * len(triplets)))
-share_rows = []
-for r, t in enumerate(triplets):
-    model, te_loader = tri_models[tuple(t)]
-    for j, e in enumerate(eps_latent):
-        atk = (lambda m, x, y, e=e: attacks.fgsm(m, x, y, e)) if e > 0 else None
-        z, y = latent.latents(model, te_loader, atk)
-        share = torch.bincount(z.argmax(1), minlength=3).float() / len(z)
-        share_rows.append({"digits": str(t), "ε": e, **{f"share → {t[c]}": float(share[c]) for c in range(3)}})
-        ax = fig.add_subplot(len(triplets), len(eps_latent), r * len(eps_latent) + j + 1, projection="3d")
-        latent.scatter3d(ax, z, y, [str(c) for c in t], max_points=150)
-        ax.set_title(f"digits {t}, ε={e:g}", fontsize=9)
-fig.tight_layout()
-plots.show(fig, "latent_under_fgsm", CHAPTER)
+    tr, te_loader = regnet.problems.three_class(
+        mnist_train, mnist_test, [[c] for c in t], n_train_latent, n_test_latent, seed, dev
+    )
+    tri_models[tuple(t)] = (regnet.trained(run, replace(cov, mu_t=mu_t, kurtosis_weight=fk_tuned), tr), te_loader)
+panels = [latent.latents_under_fgsm(*tri_models[tuple(t)], eps_latent) for t in triplets]
+run.show(figures.latents_under_fgsm_figure(panels, triplets, eps_latent), "latent_under_fgsm")
+share_rows = [
+    {"digits": str(t), "ε": e, **{f"share → {t[c]}": float(s) for c, s in enumerate(latent.class_shares(z))}}
+    for t, row in zip(triplets, panels, strict=True)
+    for e, (z, _) in zip(eps_latent, row, strict=True)
+]
 shares = pd.DataFrame(share_rows).set_index(["digits", "ε"])
 display(shares.round(3))
 
@@ -604,57 +366,21 @@ run.glue("top_share", float(top_share.mean()), "{:.0%}")
 # %%
 fgsm_rows = []
 for m in mu_t_robust:
-    acc = fgsm_curve(train(regnet(m), train10), test10_loader, f"μT={m:g}")
-    fgsm_rows += [{"model": f"RegNet μT={m:g}", "ε": e, "accuracy": a} for e, a in zip(eps_list, acc, strict=True)]
-acc = fgsm_curve(ce10, test10_loader, "CE")
-fgsm_rows += [{"model": "cross-entropy", "ε": e, "accuracy": a} for e, a in zip(eps_list, acc, strict=True)]
-fgsm_mnist = pd.DataFrame(fgsm_rows)
-
-pgd_rows = []
-for name, model in ((f"RegNet μT={mu_t:g}", head), ("cross-entropy", ce10)):
-    for attack, loss_name, loss_fn in (
-        ("fgsm", "cross-entropy", None),
-        ("fgsm", "margin", latent.margin_loss),
-        ("pgd", "cross-entropy", None),
-        ("pgd", "margin", latent.margin_loss),
-    ):
-        acc = latent.attack_curve(
-            model, test10_loader, pgd_eps_list, attack=attack, loss_fn=loss_fn, steps=pgd_steps, seed=seed, desc=name
-        )
-        pgd_rows += [
-            {"model": name, "attack": f"{attack.upper()} ({loss_name})", "ε": e, "accuracy": a}
-            for e, a in zip(pgd_eps_list, acc, strict=True)
-        ]
-pgd_table = pd.DataFrame(pgd_rows)
-worst = pgd_table[pgd_table.attack.str.startswith("PGD")].groupby(["model", "ε"]).accuracy.min().unstack("model")
-
-fig, axes = plt.subplots(1, 2, figsize=(12, 4))
-for name, g in fgsm_mnist.groupby("model", sort=False):
-    axes[0].plot(g["ε"], g.accuracy, marker="o", label=name, color="k" if name == "cross-entropy" else None)
-axes[0].set(xlabel="FGSM radius ε", ylabel="test accuracy", ylim=(-0.02, 1.02), title="FGSM, MNIST (Fig. 3.7)")
-axes[0].legend(fontsize=8)
-for (name, attack), g in pgd_table.groupby(["model", "attack"], sort=False):
-    style = "-" if attack.startswith("PGD") else ":"
-    color = "k" if name == "cross-entropy" else "C0"
-    marker = "s" if "margin" in attack else "o"
-    axes[1].plot(g["ε"], g.accuracy, style, marker=marker, color=color, label=f"{name}: {attack}")
-axes[1].set(xlabel="radius ε", ylabel="test accuracy", ylim=(-0.02, 1.02), title="beyond the thesis: PGD check")
-axes[1].legend(fontsize=7)
-fig.tight_layout()
-plots.show(fig, "robustness_mnist", CHAPTER)
+    net = regnet.trained(run, replace(REG, mu_t=m), train10)
+    acc = latent.fgsm_curve(run, net, test10_loader, eps_list, test="mnist", desc=f"μT={m:g}")
+    fgsm_rows += latent.curve_rows(eps_list, acc, model=f"RegNet μT={m:g}")
+acc = latent.fgsm_curve(run, ce10, test10_loader, eps_list, test="mnist", desc="CE")
+fgsm_mnist = pd.DataFrame(fgsm_rows + latent.curve_rows(eps_list, acc, model="cross-entropy"))
+head_name = f"RegNet μT={mu_t:g}"
+pgd_table, worst = latent.gradient_masking_table(
+    {head_name: head, "cross-entropy": ce10}, test10_loader, pgd_eps_list, steps=pgd_steps, seed=seed
+)
+run.show(figures.robustness_figure(fgsm_mnist, pgd_table), "robustness_mnist")
 display(fgsm_mnist.pivot(index="ε", columns="model", values="accuracy").rename_axis(columns="FGSM accuracy").round(3))
 display(pgd_table.pivot_table(index=["attack", "ε"], columns="model", values="accuracy").round(3))
 
-
 # %% tags=["remove-cell"]
-def at(df: pd.DataFrame, model: str, e: float, **where) -> float:
-    sel = df[(df.model == model) & np.isclose(df["ε"], e)]
-    for k, v in where.items():
-        sel = sel[sel[k] == v]
-    return float(sel.accuracy.iloc[0])
-
-
-head_name = f"RegNet μT={mu_t:g}"
+at = latent.accuracy_at  # accuracy of a model at a radius in a table of curves
 fgsm_reg = at(fgsm_mnist, head_name, eps_moderate)
 fgsm_ce = at(fgsm_mnist, "cross-entropy", eps_moderate)
 pgd_reg = float(worst.loc[eps_moderate, head_name])
@@ -667,18 +393,7 @@ run.glue("pgd_reg", pgd_reg, "{:.1%}")
 run.glue("pgd_ce", pgd_ce, "{:.1%}")
 run.glue("fgsm_margin_reg", fgsm_margin_reg, "{:.1%}")
 run.glue("pgd_steps", f"{pgd_steps}")
-adv_fgsm, adv_pgd = fgsm_reg - fgsm_ce, pgd_reg - pgd_ce
-if adv_fgsm <= 0:
-    verdict = "there is no FGSM advantage to explain"
-elif adv_pgd <= 0:
-    verdict = "the FGSM advantage vanishes under PGD: it came from FGSM's weakness against RegNet (gradient masking)"
-elif adv_pgd < 0.5 * adv_fgsm:
-    verdict = (
-        f"RegNet keeps {100 * adv_pgd:.1f} of its {100 * adv_fgsm:.1f} points of FGSM advantage under PGD: "
-        "most of it came from FGSM's weakness against RegNet, a small part survives"
-    )
-else:
-    verdict = f"RegNet keeps {100 * adv_pgd:.1f} of its {100 * adv_fgsm:.1f} points under PGD: not gradient masking"
+verdict = latent.pgd_verdict(fgsm_reg - fgsm_ce, pgd_reg - pgd_ce)
 run.glue("verdict", verdict)
 
 # %% [markdown]
@@ -714,22 +429,7 @@ fgsm_same = {
     (name, e): evaluate.scores(net, suite_loader, lambda m, x, y, e=e: attacks.fgsm(m, x, y, e), name="FGSM").acc
     for (name, e), net in ((k, graded_nets[k[0]]) for k in grades)
 }
-suite_rows = pd.DataFrame(
-    [
-        {
-            "model": name,
-            "ε": e,
-            "clean": g.clean.acc,
-            "FGSM (thesis)": fgsm_same[name, e],
-            "suite": g.robust_accuracy,
-            "gap FGSM − suite (points)": 100 * (fgsm_same[name, e] - g.robust_accuracy),
-            **{f"{m} alone": v.acc for m, v in g.members.items()},
-            "attack (suite)": g.suite.name,
-        }
-        for (name, e), g in grades.items()
-    ]
-).set_index(["ε", "model"])
-display(suite_rows.round(3))
+display(experiments.suite_table(grades, fgsm_same).round(3))
 
 # %% [markdown]
 # The sanity checks of Carlini et al. (2019), "On evaluating adversarial robustness", at
@@ -764,7 +464,6 @@ display(sanity_table)
 # %% tags=["remove-cell"]
 suite_reg = grades[head_name, eps_moderate].robust_accuracy
 suite_ce = grades["cross-entropy", eps_moderate].robust_accuracy
-adv_suite = suite_reg - suite_ce
 n_failed = int((~sanity_table.passed).sum())
 run.glue("n_suite", f"{len(suite_data)}")
 run.glue("square_queries", f"{square_queries}")
@@ -775,21 +474,7 @@ run.glue("fgsm_same_reg", fgsm_same[head_name, eps_moderate], "{:.1%}")
 run.glue("fgsm_same_ce", fgsm_same["cross-entropy", eps_moderate], "{:.1%}")
 run.glue("sanity_verdict", "all pass" if n_failed == 0 else f"{n_failed} of {len(sanity_table)} fail (shown above)")
 adv_fgsm_same = fgsm_same[head_name, eps_moderate] - fgsm_same["cross-entropy", eps_moderate]
-if adv_suite > 0:
-    suite_verdict = (
-        f"RegNet stays ahead of cross-entropy under the suite, by {100 * adv_suite:.1f} points "
-        f"({100 * adv_fgsm_same:+.1f} under FGSM)"
-    )
-elif adv_fgsm_same > 0:
-    suite_verdict = (
-        f"RegNet is not more robust than cross-entropy under the suite ({100 * adv_suite:+.1f} points, "
-        f"{100 * adv_fgsm_same:+.1f} under FGSM): the FGSM advantage measures FGSM's weakness against RegNet, "
-        "not RegNet's robustness"
-    )
-else:
-    suite_verdict = (
-        f"RegNet is ahead of cross-entropy neither under FGSM nor under the suite ({100 * adv_suite:+.1f} points)"
-    )
+suite_verdict = latent.suite_verdict(suite_reg - suite_ce, adv_fgsm_same)
 run.glue("suite_verdict", suite_verdict)
 
 # %% [markdown]
@@ -806,46 +491,13 @@ run.glue("suite_verdict", suite_verdict)
 # the training seed, and data augmentation (rotations up to 20°, shear, shifts, zoom).
 
 # %%
-study_rows = []
-
-
-def add_curve(study: str, name: str, model: torch.nn.Module) -> None:
-    acc = fgsm_curve(model, test10_loader, f"{study}: {name}")
-    study_rows.extend(
-        {"study": study, "model": name, "ε": e, "accuracy": a} for e, a in zip(eps_list, acc, strict=True)
-    )
-
-
-for dpt in depths:
-    add_curve("depth", f"ResNet-{dpt}", train(regnet(mu_t, encoder=f"resnet{dpt}"), train10))
-add_curve("depth", "cross-entropy (ResNet-18)", ce10)
-SHAKE = {"encoder": "shakeshake26", "width": shake_width, **schedule(epochs_shake)}
-add_curve("shake-shake", "RegNet", train(regnet(mu_t, **SHAKE), train10))
-add_curve("shake-shake", "cross-entropy", train(dataclasses.replace(ce_cfg, **SHAKE), train10))
-for s in range(seed, seed + n_seeds):
-    add_curve("seeds", f"RegNet seed {s}", train(regnet(mu_t, seed=s), train10))
-    add_curve("seeds", f"cross-entropy seed {s}", train(dataclasses.replace(ce_cfg, seed=s), train10))
-add_curve("augmentation", "RegNet", head)
-add_curve("augmentation", f"RegNet + {augment}", train(regnet(mu_t, augment=augment), train10))
-studies = pd.DataFrame(study_rows)
-
-fig, axes = plt.subplots(1, 4, figsize=(16, 3.8), sharey=True)
-for ax, (study, title) in zip(
-    axes,
-    (("depth", "ResNet depth (Fig. 3.11)"), ("shake-shake", "shake-shake encoder (Figs. 3.12-3.13)"),
-     ("seeds", "training seeds (Fig. 3.15)"), ("augmentation", "augmentation (Fig. 3.16)")),
-    strict=True,
-):  # fmt: skip
-    for name, g in studies[studies.study == study].groupby("model", sort=False):
-        ce_like = name.startswith("cross-entropy")
-        color = "k" if ce_like else ("C0" if study == "seeds" else None)  # one colour per model family
-        ax.plot(g["ε"], g.accuracy, marker="o", ms=3, color=color, alpha=0.8)
-        ax.lines[-1].set_label(name if study != "seeds" or name.endswith(str(seed)) else None)
-    ax.set(xlabel="FGSM radius ε", title=title, ylim=(-0.02, 1.02))
-    ax.legend(fontsize=7)
-axes[0].set_ylabel("test accuracy")
-fig.tight_layout()
-plots.show(fig, "robustness_studies", CHAPTER)
+SHAKE = {"encoder": "shakeshake26", "width": shake_width, **regnet.schedule(epochs_shake, lr_milestones)}
+seeds = range(seed, seed + n_seeds)
+varied = experiments.variations(
+    replace(REG, mu_t=mu_t), ce_cfg, depths=depths, shake=SHAKE, seeds=seeds, augment=augment
+)
+studies = experiments.fgsm_table(run, varied, train10, test10_loader, eps_list)
+run.show(figures.studies_figure(studies, seed), "robustness_studies")
 display(studies.pivot_table(index="ε", columns=["study", "model"], values="accuracy").rename_axis("FGSM ε").round(3).T)
 
 # %% tags=["remove-cell"]
@@ -871,20 +523,12 @@ run.glue("shake_ce", shake_ce, "{:.1%}")
 train_c = data.load_subset("cifar10", "train", n_train_cifar, seed)
 test_c = data.load_subset("cifar10", "test", n_test_cifar, seed)
 test_c_loader = data.Loader(test_c, 500, device=dev)
-CIF = dataclasses.replace(TEN, **schedule(epochs_cifar))
-cifar_rows = []
-for name, cfg in [
-    (f"RegNet μT={m:g}", dataclasses.replace(CIF, loss="cov", mu_t=m, kurtosis_weight=fk_tuned)) for m in mu_t_robust
-] + [("cross-entropy", dataclasses.replace(CIF, loss="ce"))]:
-    acc = fgsm_curve(train(cfg, train_c, "cifar10"), test_c_loader, f"CIFAR-10 {name}")
-    cifar_rows += [{"model": name, "ε": e, "accuracy": a} for e, a in zip(eps_list, acc, strict=True)]
-fgsm_cifar = pd.DataFrame(cifar_rows)
-fig, ax = plt.subplots(figsize=(7, 4))
-for name, g in fgsm_cifar.groupby("model", sort=False):
-    ax.plot(g["ε"], g.accuracy, marker="o", label=name, color="k" if name == "cross-entropy" else None)
-ax.set(xlabel="FGSM radius ε", ylabel="test accuracy", ylim=(-0.02, 1.02), title="FGSM, CIFAR-10 (Fig. 3.9)")
-ax.legend(fontsize=8)
-plots.show(fig, "robustness_cifar10", CHAPTER)
+CIF = replace(TEN, **regnet.schedule(epochs_cifar, lr_milestones))
+cifar_models = [
+    ({"model": f"RegNet μT={m:g}"}, replace(CIF, loss="cov", mu_t=m, kurtosis_weight=fk_tuned)) for m in mu_t_robust
+] + [({"model": "cross-entropy"}, replace(CIF, loss="ce"))]
+fgsm_cifar = experiments.fgsm_table(run, cifar_models, train_c, test_c_loader, eps_list, dataset="cifar10")
+run.show(figures.curves_figure(fgsm_cifar, "FGSM, CIFAR-10 (Fig. 3.9)"), "robustness_cifar10")
 display(fgsm_cifar.pivot(index="ε", columns="model", values="accuracy").rename_axis(columns="FGSM accuracy").round(3))
 
 # %% tags=["remove-cell"]
@@ -910,44 +554,19 @@ run.glue("n_train_cifar", f"{n_train_cifar:,}")
 # evaluate a straightforward float32 determinant form of the loss on the same batches for contrast.
 
 # %%
-synth = latent.synthetic_latent_problem(synth_classes, synth_per_class, seed=seed)
-synth_test = latent.synthetic_latent_problem(synth_classes, 10, seed=seed, noise_seed=seed + 10_000)
-torch.manual_seed(seed)
-mlp = latent.mlp_encoder(synth.x.shape[1], synth_classes).to(dev)
-synth_cfg = dataclasses.replace(BASE, loss="cov", mu_t=mu_t, kurtosis_weight=fk_tuned, batch_size=200)
-step_losses, naive_finite = [], []
-
-
-def logged_loss(z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """The chapter's loss, recording each step's value and whether the float32 determinant form is finite."""
-    loss = synth_cfg.loss_fn()(z, y)
-    step_losses.append(float(loss.detach()))
-    naive_finite.append(bool(torch.isfinite(latent.naive_cov_loss(z.detach(), y, mu_t=mu_t, sigma_t=sigma_t))))
-    return loss
-
-
-training.fit(
-    mlp,
-    data.Loader(synth, 200, shuffle=True, seed=seed, device=dev, drop_last=True),
-    optimizer=torch.optim.Adam(mlp.parameters(), lr=lr),
-    epochs=synth_epochs,
-    loss_fn=logged_loss,
-    seed=seed,
-    desc="100 classes",
-)
-synth_acc = evaluate.accuracy(mlp, data.Loader(synth_test, 500, device=dev))
-params_finite = all(bool(torch.isfinite(p).all()) for p in mlp.parameters())
-fig, ax = plt.subplots(figsize=(7, 3.5))
-ax.plot(step_losses)
-ax.set(yscale="log", xlabel="training step", ylabel="loss", title=f"{synth_classes} classes: loss per step")
-plots.show(fig, "hundred_classes", CHAPTER)
+synth = regnet.problems.synthetic_latent_problem(synth_classes, synth_per_class, seed=seed)
+synth_test = regnet.problems.synthetic_latent_problem(synth_classes, 10, seed=seed, noise_seed=seed + 10_000)
+synth_cfg = replace(BASE, loss="cov", mu_t=mu_t, kurtosis_weight=fk_tuned, batch_size=200)
+synth_run = regnet.train_synthetic(synth_cfg, synth, epochs=synth_epochs, device=dev)
+synth_acc = evaluate.accuracy(synth_run.model, data.Loader(synth_test, 500, device=dev))
+run.show(figures.loss_figure(synth_run.step_losses, synth_classes), "hundred_classes")
 
 # %% tags=["remove-cell"]
-all_finite = bool(np.all(np.isfinite(step_losses))) and params_finite
+all_finite = synth_run.all_finite
 run.glue("synth_classes", f"{synth_classes}")
-run.glue("synth_steps", f"{len(step_losses)}")
+run.glue("synth_steps", f"{len(synth_run.step_losses)}")
 run.glue("synth_acc", synth_acc, "{:.1%}")
-run.glue("naive_bad", 1 - float(np.mean(naive_finite)), "{:.0%}")
+run.glue("naive_bad", synth_run.naive_bad, "{:.0%}")
 
 # %% [markdown]
 # Whether all {glue:text}`synth_steps` steps gave a finite loss, the book's check:
@@ -994,9 +613,10 @@ run.claim(
     fk=fk_tuned,
     mu=m0,
 )
+large = regnet.trained(run, replace(REG, mu_t=mu_t, kurtosis_weight=max(fk_list)), train10)
 clean10 = {
     name: evaluate.scores(net, test10_loader, desc=f"clean: {name}")
-    for name, net in (("tuned", head), ("large", train(regnet(mu_t, fk=max(fk_list)), train10)), ("ce", ce10))
+    for name, net in (("tuned", head), ("large", large), ("ce", ce10))
 }
 run.claim(
     "large_fk_collapses",
@@ -1006,18 +626,18 @@ run.claim(
     fk_large=max(fk_list),
     fk=fk_tuned,
 )
+
+# %%
 run.claim(
     "clean_accuracy_comparable",
     claims.paired(clean10["tuned"], clean10["ce"]),
     ours=f"{len(test10)} test digits: RegNet {clean10['tuned'].acc:.1%}, cross-entropy {clean10['ce'].acc:.1%}",
     mu=mu_t,
 )
-fgsm_hits = {
-    name: torch.stack(
-        [sc.hits[0] for e, sc in zip(eps_list, _curves[id(net), id(test10_loader)], strict=True) if e > 0]
-    )
+fgsm_hits = {  # (radii ε > 0, digits): per-digit correctness
+    name: latent.fgsm_hits(run, net, test10_loader, eps_list, test="mnist")
     for name, net in ((head_name, head), ("cross-entropy", ce10))
-}  # (radii, digits): per-digit correctness at each radius ε > 0
+}
 run.claim(
     "fgsm_more_robust_mnist",
     claims.paired(fgsm_hits[head_name].mean(0), fgsm_hits["cross-entropy"].mean(0)),
@@ -1034,6 +654,8 @@ run.check(
     ours=f"ε={eps_moderate:g}, worst of {pgd_steps}-step PGD: RegNet {pgd_reg:.1%}, cross-entropy {pgd_ce:.1%}; "
     f"FGSM: {fgsm_reg:.1%} vs {fgsm_ce:.1%}. {verdict}",
 )
+
+# %%
 suite_effect = claims.paired(grades[head_name, eps_moderate].robust, grades["cross-entropy", eps_moderate].robust)
 run.check(
     "suite_more_robust_mnist",
@@ -1046,8 +668,8 @@ run.check(
 run.check(
     "finite_at_100_classes",
     all_finite,
-    ours=f"{len(step_losses)} steps, all finite: {all_finite}; accuracy {synth_acc:.1%}; "
-    f"float32 determinant form non-finite on {1 - float(np.mean(naive_finite)):.0%} of the batches",
+    ours=f"{len(synth_run.step_losses)} steps, all finite: {all_finite}; accuracy {synth_acc:.1%}; "
+    f"float32 determinant form non-finite on {synth_run.naive_bad:.0%} of the batches",
 )
 run.verdicts()
 

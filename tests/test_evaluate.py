@@ -15,9 +15,8 @@ from torch import nn
 
 from helpers.core import attacks, data, evaluate, models, suite, training
 from helpers.core.models import noise
-from helpers.papers import curriculum
+from helpers.papers import curriculum, regnet
 from helpers.papers.photoz import model as photoz
-from helpers.papers.regnet import latent
 from helpers.results import Run
 
 EPS = 0.1
@@ -190,7 +189,7 @@ ARCHS = [
     lambda: curriculum.build("wrn", width=4, depth=10),
     lambda: curriculum.build("vit", width=1, depth=1, dim=16),
     lambda: curriculum.build("net", width=6, defense="lowrank", basis=torch.randn(3072, 5), mean=torch.rand(3072)),
-    lambda: latent.mlp_encoder(6, 3),
+    lambda: regnet.mlp_encoder(6, 3),
     lambda: photoz.build("cnn", 0.05, 16, [1.0, 2.0, 3.0, 4.0, 5.0]),
     lambda: photoz.build("inception", 0.05, 16),
 ]

@@ -134,3 +134,32 @@ def regnet_loss(
         if bool(enough.any()):
             loss = loss + kurtosis_weight * (k[enough] - 3.0).abs().mean(1).sum()
     return loss.to(z.dtype)
+
+
+def naive_cov_loss(z: torch.Tensor, y: torch.Tensor, *, mu_t: float, sigma_t: float = 1.0) -> torch.Tensor:
+    """The covariance loss written the straightforward way: float32, ``log(det(Sigma_O))``, no jitter.
+
+    For illustration only (the RegNet chapter's 100-class section): with fewer samples per class than
+    dimensions the sample covariance is singular, ``det`` returns 0 (or a tiny negative number from rounding)
+    and the loss becomes -inf, +inf or NaN, which is how the thesis' training failed at many classes. Use
+    :func:`regnet_loss`.
+    """
+    z = z.float()
+    d = z.shape[1]
+    eye = torch.eye(d, device=z.device)
+    total = z.new_zeros(())
+    for c in range(d):
+        s = z[y == c]
+        if len(s) < 2:
+            continue
+        m = s.mean(0)
+        cov = torch.cov(s.T)
+        diff = mu_t * eye[c] - m
+        total = total + 0.5 * (
+            2 * d * math.log(sigma_t)
+            - torch.log(torch.det(cov))
+            - d
+            + torch.trace(cov) / sigma_t**2
+            + diff.dot(diff) / sigma_t**2
+        )
+    return total
