@@ -49,36 +49,9 @@ pgd_train_fraction = 0.5  # share of PGD samples per batch for Table 3
 pgd_train_steps = 10  # PGD iterations while training for Table 3
 
 # %% tags=["remove-cell"]
-# Validate every parameter before any compute: a bad value stops here with a message naming it.
-from helpers.core import params as P
-
-P.check_profile(profile)
-P.check_int("seed", seed, low=0)
-P.check_int("n_train", n_train, low=100)
-P.check_int("n_val", n_val, low=10)
-P.check_int("n_test", n_test, low=10)
-P.check_int("stamp", stamp, low=8)
-if stamp % 8:
-    raise ValueError(f"stamp must be a multiple of 8 in [8, ∞) (got {stamp})")
-P.check_positive("width", width)
-P.check_int("epochs", epochs, low=1)
-P.check_int("batch_size", batch_size, low=1)
-P.check_positive("lr", lr)
-P.check_positive("adam_eps", adam_eps)
-P.check_int("plateau_patience", plateau_patience, low=0)
-P.check_int("n_twins", n_twins, low=1)
-P.check_real("eps", eps, low=0.0, low_open=True)
-P.check_int("pgd_steps", pgd_steps, low=1)
-P.check_int("l2_steps", l2_steps, low=1)
-P.check_positive("l2_alpha", l2_alpha)
-P.check_nonnegative("noise_eps_large", noise_eps_large)
-P.check_list("fractions", fractions, P.check_fraction)
-P.check_fraction("pgd_train_fraction", pgd_train_fraction)
-P.check_int("pgd_train_steps", pgd_train_steps, low=1)
-if not isinstance(table3, bool):
-    raise ValueError(f"table3 must be True or False (got {table3!r})")
-
-# %% tags=["remove-cell"]
+# One call checks every parameter before any compute (a bad value stops here with a message naming it), picks the
+# device, seeds every generator, sets the figure style and opens the run record.
+import functools
 import math
 
 import matplotlib.pyplot as plt
@@ -87,48 +60,14 @@ import pandas as pd
 import torch
 from IPython.display import display
 
-from helpers import claims
-from helpers.core import attacks, augment, data, evaluate, plots, training
-from helpers.core.device import get_device, seed_everything
+from helpers import claims, experiment
+from helpers.core import data, evaluate
 from helpers.core.models import count_parameters
-from helpers.papers.photoz import galaxies, metrics
+from helpers.papers.photoz import galaxies, metrics, study, tables, threats
 from helpers.papers.photoz.model import PhotoZInception
-from helpers.papers.photoz.model import build as photoz_net
-from helpers.results import Run
 
-CHAPTER = "01_photoz"
-dev = get_device(None if device == "auto" else device)
-seed_everything(seed)
-plots.use_style()
-PARAMS = {
-    k: v
-    for k, v in globals().items()
-    if k
-    in (
-        "n_train",
-        "n_val",
-        "n_test",
-        "stamp",
-        "width",
-        "epochs",
-        "batch_size",
-        "lr",
-        "adam_eps",
-        "plateau_patience",
-        "n_twins",
-        "eps",
-        "pgd_steps",
-        "l2_steps",
-        "l2_alpha",
-        "noise_eps_large",
-        "fractions",
-        "table3",
-        "pgd_train_fraction",
-        "pgd_train_steps",
-    )
-}
-run = Run(CHAPTER, "Photo-z", profile=profile, seed=seed, device=dev, params=PARAMS)
-run.banner()
+run = experiment.start("01_photoz", "Photo-z", globals(), study.PARAMETERS, check=study.check_parameters)
+dev = run.dev
 
 # %% [markdown]
 # ## Simulated SDSS-like cutouts
@@ -146,23 +85,10 @@ run.banner()
 # and 5.
 
 # %%
-n_pool = n_train + n_train // 2  # twins train on other (overlapping) subsets of this pool
-sim = galaxies.SimConfig(n=n_pool + n_val, stamp=stamp, seed=seed)
-pool = galaxies.simulate(sim)
-test_gal = galaxies.simulate(galaxies.SimConfig(n=n_test, stamp=stamp, seed=seed + 1000))
-val_data = pool.subset(torch.arange(n_pool, n_pool + n_val)).tensor_data()
-test_data, z_test = test_gal.tensor_data(), test_gal.z
+samples = study.Samples.simulate(n_train, n_val, n_test, stamp, seed)  # training pool, validation, test set
+pool, test_gal, sim = samples.pool, samples.test, samples.sim
+test_data, z_test = samples.test_data, samples.z_test
 sky = torch.tensor(sim.sky_sigma)
-
-
-def training_subset(k: int) -> data.TensorData:
-    """Iref (k=0) takes the first n_train galaxies; twin k a seeded random subset of the pool."""
-    if k == 0:
-        return pool.subset(torch.arange(n_train)).tensor_data()
-    g = torch.Generator().manual_seed(seed * 100 + k)
-    return pool.subset(torch.randperm(n_pool, generator=g)[:n_train].sort().values).tensor_data()
-
-
 pd.DataFrame(
     {
         "z": pool.z.numpy(),
@@ -192,7 +118,7 @@ for row, i in enumerate(torch.argsort(pool.z[:200])[[20, 100, 190]].tolist()):
         fig.colorbar(im, ax=ax, fraction=0.046)
     axes[row, 0].set_ylabel(f"z = {pool.z[i]:.3f}\nE(B-V) = {pool.ebv[i]:.3f}")
 fig.suptitle("Fig. 1: simulated ugriz cutouts (nanomaggies), each band with its own colour scale")
-plots.show(fig, "fig1_cutouts", CHAPTER)
+run.show(fig, "fig1_cutouts")
 
 # %%
 i = int(torch.argsort(pool.z[:200])[100])
@@ -210,7 +136,7 @@ for b, ax in enumerate(axes):
     ax.set_title(galaxies.BANDS[b])
 axes[0].legend(fontsize=8)
 fig.suptitle(f"Fig. 2: pixel values of one galaxy at z = {pool.z[i]:.3f}, galaxy pixels in orange")
-plots.show(fig, "fig2_pixels", CHAPTER)
+run.show(fig, "fig2_pixels")
 
 # %% [markdown]
 # ## The reference Inception and its twins
@@ -236,71 +162,12 @@ plots.show(fig, "fig2_pixels", CHAPTER)
 
 
 # %%
-def build(arch: str, model_seed: int) -> torch.nn.Module:
-    torch.manual_seed(model_seed)
-    return photoz_net(arch, width, stamp, input_scale=list(sim.sky_sigma))  # each band divided by its sky noise
-
-
-def train(
-    name: str, arch: str = "inception", k: int = 0, attack: str = "none", fraction: float = 0.0, steps: int = 1
-) -> torch.nn.Module:
-    """Train (or load from the cache) one network; ``k`` picks the seed and training subset (0 = Iref)."""
-    model = build(arch, seed * 100 + k).to(dev)
-    config = {
-        "arch": arch,
-        "k": k,
-        "attack": attack,
-        "fraction": fraction,
-        "steps": steps,
-        "sim": sim.key(),
-        **{
-            p: PARAMS[p]
-            for p in ("n_train", "width", "stamp", "epochs", "batch_size", "lr", "adam_eps", "plateau_patience", "eps")
-        },
-        "seed": seed,
-    }
-    adversary = None
-    if attack != "none" and fraction > 0:
-        adversary = training.Adversary(
-            attacks.make_attack(attack, eps, alpha=eps / 10, steps=steps, clip=None), fraction
-        )
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, eps=adam_eps)
-    sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.8, patience=plateau_patience)
-    loader = data.Loader(
-        training_subset(k), batch_size, shuffle=True, seed=seed * 100 + k, device=dev, augment=augment.Dihedral()
-    )
-    training.fit(
-        model,
-        loader,
-        optimizer=opt,
-        scheduler=sched,
-        epochs=epochs,
-        adversary=adversary,
-        val=data.Loader(val_data, 500, device=dev),
-        checkpoint=training.checkpoint_path(CHAPTER, config),
-        seed=seed * 100 + k,
-        desc=name,
-    )
-    return model.eval()
-
-
-def zphot(model: torch.nn.Module, test: data.TensorData) -> torch.Tensor:
-    res = evaluate.evaluate(model, data.Loader(test, 500, device=dev), keep_outputs=True)
-    return metrics.zphot_from_logits(res["outputs"])
-
-
-def scores(model: torch.nn.Module, test: data.TensorData) -> dict[str, float]:
-    return metrics.photoz_metrics(zphot(model, test), z_test)
-
-
-def delta_z(model: torch.nn.Module, test: data.TensorData) -> np.ndarray:
-    """Per-galaxy δz = (zphot - zspec)/(1 + zspec) of the test galaxies: the claims resample the galaxies."""
-    return metrics.delta_z(zphot(model, test), z_test).cpu().numpy()
-
-
-iref = train("Iref")
-twins = [train(f"I{k - 1}", k=k) for k in range(1, n_twins + 1)]
-cnn = train("CNN", arch="cnn")
+recipe = study.Recipe(samples, run.params, dev)  # AdamW, the plateau schedule, flips and quarter turns
+iref = run.trained(*recipe.job("Iref"))  # k = 0: the first n_train galaxies, seed * 100
+twins = [run.trained(*recipe.job(f"I{k - 1}", k=k)) for k in range(1, n_twins + 1)]  # other seeds and subsets
+cnn = run.trained(*recipe.job("CNN", arch="cnn"))
+scorer = metrics.Scorer(z_test, dev)  # a network's zphot, metrics and per-galaxy δz on clean or attacked galaxies
+zphot, scores, delta_z = scorer.zphot, scorer.scores, scorer.delta_z
 clean = scores(iref, test_data)
 # The floor a network must beat: the training sample's median redshift for every test galaxy.
 prior = metrics.photoz_metrics(torch.full_like(z_test, float(pool.z[:n_train].median())), z_test)
@@ -326,75 +193,28 @@ run.glue("n_train", f"{n_train:,}")
 # $U[-\varepsilon, \varepsilon]$ is the control.
 
 # %%
-l2_eps = eps * math.sqrt(2 * stamp**2 / (math.e * math.pi))
-noise_gen = torch.Generator().manual_seed(seed)
-ATTACKS = {
-    f"uniform noise ε={eps:g}": attacks.make_attack("noise", eps, generator=noise_gen, clip=None),
-    f"uniform noise ε={noise_eps_large:g}": attacks.make_attack(
-        "noise", noise_eps_large, generator=noise_gen, clip=None
-    ),
-    "FGSM": attacks.make_attack("fgsm", eps, clip=None),
-    f"PGD {pgd_steps} it.": attacks.make_attack("pgd", eps, alpha=eps / 10, steps=pgd_steps, clip=None),
-    f"PGD {2 * pgd_steps} it.": attacks.make_attack("pgd", eps, alpha=eps / 10, steps=2 * pgd_steps, clip=None),
-    "PGD l2": attacks.make_attack("pgd_l2", l2_eps, alpha=l2_alpha, steps=l2_steps, clip=None),
-}
+l2_eps = threats.l2_radius(eps, stamp**2)
+ATTACKS = threats.table1_attacks(eps, noise_eps_large, pgd_steps, l2_eps, l2_alpha, l2_steps, seed=seed)
+LABELS = threats.labels(eps, noise_eps_large, pgd_steps)  # each row's role ("fgsm", "pgd"...) -> its label
+FGSM, PGD, PGD2, NOISE, NOISE_L = (LABELS[r] for r in ("fgsm", "pgd", "pgd2", "noise", "noise_large"))
 crafted = {name: evaluate.perturb(iref, test_data, atk, desc=name) for name, atk in ATTACKS.items()}
 rows = [{"model": "Iref", "images": "non perturbed", **clean}]
 rows += [{"model": "Iref", "images": name, **scores(iref, adv)} for name, adv in crafted.items()]
 table1_iref = pd.DataFrame(rows)
-# The document's Table 1 (σ_MAD ×1e-3, η %); the noise rows and PGD 20 it. are its Section 3 text.
-PAPER_T1 = {
-    "non perturbed": ("11", "1"),
-    f"uniform noise ε={eps:g}": ("11 (unchanged)", "1 (unchanged)"),
-    f"uniform noise ε={noise_eps_large:g}": ("+50%", "×3"),
-    "FGSM": ("66", "42"),
-    f"PGD {pgd_steps} it.": ("82", "59"),
-    f"PGD {2 * pgd_steps} it.": ("+10% over 10 it.", "+10% over 10 it."),
-    "PGD l2": ("79", "57"),
-}
-display(
-    table1_iref.assign(bias=lambda t: t.bias * 1e4, sigma_mad=lambda t: t.sigma_mad * 1e3, eta=lambda t: t.eta * 100)
-    .round(1)
-    .assign(
-        sigma_doc=lambda t: [PAPER_T1.get(i, ("–", "–"))[0] for i in t.images],
-        eta_doc=lambda t: [PAPER_T1.get(i, ("–", "–"))[1] for i in t.images],
-    )
-    .rename(
-        columns={
-            "bias": "bias (1e-4)",
-            "sigma_mad": "σ_MAD (1e-3)",
-            "eta": "η (%)",
-            "sigma_doc": "σ_MAD, document",
-            "eta_doc": "η, document",
-        }
-    )
-)
+display(tables.table1(table1_iref, LABELS))  # beside the document's Table 1 and Section 3
 
 
 # %% tags=["remove-cell"]
-def metric(name: str, key: str) -> float:
-    return float(table1_iref.loc[table1_iref.images == name, key].iloc[0])
-
-
-FGSM, PGD, PGD2 = "FGSM", f"PGD {pgd_steps} it.", f"PGD {2 * pgd_steps} it."
-NOISE, NOISE_L = f"uniform noise ε={eps:g}", f"uniform noise ε={noise_eps_large:g}"
+t1 = table1_iref.set_index("images")  # Iref's scores by row label
 run.glue("pgd_steps", str(pgd_steps))
 run.glue("l2_eps", f"{l2_eps:.3f}")
 run.glue("l2_alpha", f"{l2_alpha:g}")
 run.glue("l2_steps", str(l2_steps))
 run.glue("smad_prior", f"{1e3 * prior['sigma_mad']:.0f}")
 run.glue("eta_prior", f"{100 * prior['eta']:.0f}%")
-for key, name in (
-    ("clean", "non perturbed"),
-    ("noise", NOISE),
-    ("noise_large", NOISE_L),
-    ("fgsm", FGSM),
-    ("pgd", PGD),
-    ("pgd2", PGD2),
-    ("pgdl2", "PGD l2"),
-):
-    run.glue(f"smad_{key}", f"{1e3 * metric(name, 'sigma_mad'):.0f}")
-    run.glue(f"eta_{key}", f"{100 * metric(name, 'eta'):.0f}%")
+for role in threats.ROLES:
+    run.glue(f"smad_{role}", f"{1e3 * t1.at[LABELS[role], 'sigma_mad']:.0f}")
+    run.glue(f"eta_{role}", f"{100 * t1.at[LABELS[role], 'eta']:.0f}%")
 
 # %% [markdown]
 # On clean images Iref reaches $\sigma_{MAD}$ = {glue:text}`smad_clean`$\times10^{-3}$ and
@@ -424,7 +244,7 @@ for col, (label, test) in enumerate((("clean (Fig. 3)", test_data), (f"FGSM ε={
     axes[1, col].scatter(zs, zp, s=4, alpha=0.5, color=f"C{col}")
     axes[1, col].plot([0, 0.4], [0, 0.4], "k--", lw=1)
     axes[1, col].set(xlabel="zspec", ylabel="zphot", xlim=(0, 0.4), ylim=(0, 0.4))
-plots.show(fig, "fig3_fig4_dz", CHAPTER)
+run.show(fig, "fig3_fig4_dz")
 
 # %% [markdown]
 # ## One galaxy, before and after (Figs 5 and 6)
@@ -433,10 +253,6 @@ plots.show(fig, "fig3_fig4_dz", CHAPTER)
 j = int(torch.argsort((test_gal.z - float(test_gal.z.median())).abs())[0])
 x0 = test_data.x[j : j + 1]
 adv_f, adv_p = crafted[FGSM].x[j : j + 1], crafted[PGD].x[j : j + 1]
-pdfs = {}
-with torch.no_grad():
-    for name, xx_ in (("clean", x0), ("FGSM", adv_f)):
-        pdfs[name] = torch.softmax(iref(xx_.to(dev), test_gal.ebv[j : j + 1].to(dev)), 1)[0].cpu()
 fig, axes = plt.subplots(5, 5, figsize=(13, 13))
 vmin, vmax = float(x0.min()), float(x0.max())
 for b in range(5):
@@ -453,7 +269,13 @@ for b in range(5):
 for r, lab in enumerate(("x", "FGSM δ × 100", "x + δ", "mid-row slice", "PGD δ × 100 (Fig. 6)")):
     axes[r, 0].set_ylabel(lab)
 axes[3, 0].legend(fontsize=7)
-plots.show(fig, "fig5_fig6_galaxy", CHAPTER)
+run.show(fig, "fig5_fig6_galaxy")
+
+# %%
+pdfs = {}
+with torch.no_grad():
+    for name, xx_ in (("clean", x0), ("FGSM", adv_f)):
+        pdfs[name] = torch.softmax(iref(xx_.to(dev), test_gal.ebv[j : j + 1].to(dev)), 1)[0].cpu()
 fig, ax = plt.subplots(figsize=(7, 3))
 zc = metrics.bin_centres(180).numpy()
 for name, color in (("clean", "C0"), ("FGSM", "C3")):
@@ -462,7 +284,7 @@ for name, color in (("clean", "C0"), ("FGSM", "C3")):
 ax.axvline(float(test_gal.z[j]), color="k", ls="--", lw=1, label="zspec")
 ax.set(xlim=(0, 0.5), xlabel="z", ylabel="p(z)", title="Fig. 5 (bottom): the redshift PDF, before and after")
 ax.legend()
-plots.show(fig, "fig5_pdf", CHAPTER)
+run.show(fig, "fig5_pdf")
 
 # %% [markdown]
 # ## Transfer: twins and a different CNN (Table 1)
@@ -478,28 +300,7 @@ for name, m in others.items():
     for atk in (FGSM, PGD, "PGD l2"):
         rows.append({"model": name, "images": f"Iref's {atk}", **scores(m, crafted[atk])})
 table1_transfer = pd.DataFrame(rows)
-
-
-def paper_transfer(model: str, images: str) -> tuple[str, str]:
-    """The document's Table 1 transfer rows (σ_MAD ×1e-3, η %): twins I0-I3 as a range, the CNN for FGSM."""
-    twin = {"Iref's FGSM": ("63–68", "40–43"), f"Iref's {PGD}": ("76–78", "52–55"), "Iref's PGD l2": ("77–79", "53–55")}
-    if model == "CNN":
-        return ("76", "49") if images == "Iref's FGSM" else ("–", "–")
-    return twin.get(images, ("–", "–"))
-
-
-display(
-    table1_transfer.assign(sigma_mad=lambda t: t.sigma_mad * 1e3, eta=lambda t: t.eta * 100)
-    .drop(columns="bias")
-    .round(1)
-    .assign(
-        sigma_doc=lambda t: [paper_transfer(m, i)[0] for m, i in zip(t.model, t.images, strict=True)],
-        eta_doc=lambda t: [paper_transfer(m, i)[1] for m, i in zip(t.model, t.images, strict=True)],
-    )
-    .rename(
-        columns={"sigma_mad": "σ_MAD (1e-3)", "eta": "η (%)", "sigma_doc": "σ_MAD, document", "eta_doc": "η, document"}
-    )
-)
+display(tables.transfer(table1_transfer, LABELS))
 
 # %% [markdown]
 # For the model least affected, $\sigma_{MAD}$ on Iref's FGSM galaxies over its clean $\sigma_{MAD}$ is
@@ -512,59 +313,24 @@ display(
 # (`helpers.core.training.Adversary`); everything else is as for Iref.
 
 # %%
-fgsm_models = {0.0: iref, **{fa: train(f"FGSM f_a={fa:g}", attack="fgsm", fraction=fa) for fa in fractions}}
+fgsm_models = {
+    0.0: iref,
+    **{fa: run.trained(*recipe.job(f"FGSM f_a={fa:g}", attack="fgsm", fraction=fa)) for fa in fractions},
+}
 own_fgsm = {  # each model's own FGSM galaxies (Iref's are crafted above)
     fa: crafted[FGSM] if fa == 0 else evaluate.perturb(m, test_data, ATTACKS[FGSM], desc="FGSM")
     for fa, m in fgsm_models.items()
 }
 rows = [{"f_a": fa, "clean": scores(m, test_data), "FGSM": scores(m, own_fgsm[fa])} for fa, m in fgsm_models.items()]
-# The document's Table 2 (clean/FGSM): bias ×1e-4, σ_MAD ×1e-3, η %.
-PAPER_T2 = {
-    0.0: ("−0.3/−105", "11/66", "1/42"),
-    0.05: ("−20/−40", "11/9", "1/4"),
-    0.1: ("40/−25", "11/8", "1/2"),
-    0.2: ("−6/23", "11/8", "1/1"),
-}
-table2 = pd.DataFrame(
-    [
-        {
-            "f_a": f"{r['f_a']:.0%}",
-            "bias (1e-4) clean/FGSM": f"{1e4 * r['clean']['bias']:.0f}/{1e4 * r['FGSM']['bias']:.0f}",
-            "σ_MAD (1e-3) clean/FGSM": f"{1e3 * r['clean']['sigma_mad']:.1f}/{1e3 * r['FGSM']['sigma_mad']:.1f}",
-            "η (%) clean/FGSM": f"{100 * r['clean']['eta']:.1f}/{100 * r['FGSM']['eta']:.1f}",
-            **dict(
-                zip(
-                    ("bias, document", "σ_MAD, document", "η, document"),
-                    PAPER_T2.get(r["f_a"], ("–", "–", "–")),
-                    strict=True,
-                )
-            ),
-        }
-        for r in rows
-    ]
-)
-display(table2)
+display(tables.table2(rows))  # beside the document's Table 2
 
 # %%
 fa_max = max(fractions)
 strongest = fgsm_models[fa_max]
 pgd_strongest = evaluate.perturb(strongest, test_data, ATTACKS[PGD], desc="PGD")  # its own PGD galaxies
 pgd_on_fgsm_trained = scores(strongest, pgd_strongest)
-clean_fgsm_trained = rows[-1]["clean"]
-pd.DataFrame(
-    {
-        f"f_a={fa_max:.0%} model, clean": {
-            "σ_MAD (1e-3)": 1e3 * clean_fgsm_trained["sigma_mad"],
-            "η (%)": 100 * clean_fgsm_trained["eta"],
-            "document": "σ_MAD 11, η 1%",
-        },
-        f"f_a={fa_max:.0%} model, its own PGD {pgd_steps} it.": {
-            "σ_MAD (1e-3)": 1e3 * pgd_on_fgsm_trained["sigma_mad"],
-            "η (%)": 100 * pgd_on_fgsm_trained["eta"],
-            "document": "no gain in robustness over Iref (Iref: 82, 59%)",
-        },
-    }
-).T.round(1)
+clean_fgsm_trained = {r["f_a"]: r["clean"] for r in rows}[fa_max]
+tables.fgsm_trained_under_pgd(fa_max, clean_fgsm_trained, pgd_on_fgsm_trained, pgd_steps)
 
 # %% [markdown]
 # Against its own FGSM, $\sigma_{MAD}$ of the $f_a$ model that gains least, over Iref's under its own FGSM, is
@@ -584,7 +350,8 @@ pd.DataFrame(
 table3_rows = []
 if table3:
     for label, arch in (("I(i4 widened)", "inception_i4_256"), ("I(fc0 = 2000)", "inception_fc2000")):
-        m = train(label, arch=arch, attack="pgd", fraction=pgd_train_fraction, steps=pgd_train_steps)
+        spec = {"arch": arch, "attack": "pgd", "fraction": pgd_train_fraction, "steps": pgd_train_steps}
+        m = run.trained(*recipe.job(label, **spec))
         table3_rows.append(
             {
                 "model": label,
@@ -596,28 +363,7 @@ if table3:
     table3_rows.insert(
         0, {"model": "Iref", "clean": clean, "FGSM": scores(iref, crafted[FGSM]), "PGD": scores(iref, crafted[PGD])}
     )
-    # The document's Table 3 (clean/FGSM/PGD): σ_MAD ×1e-3, η %; fc0 = 2000 is its Section 4.3 text.
-    paper_t3 = {
-        "Iref": ("11/66/82", "1/42/59"),
-        "I(i4 widened)": ("15/24/25", "2/6/6"),
-        "I(fc0 = 2000)": ("no better against PGD", "no better against PGD"),
-    }
-    display(
-        pd.DataFrame(
-            [
-                {
-                    "model": r["model"],
-                    "σ_MAD (1e-3) clean/FGSM/PGD": "/".join(
-                        f"{1e3 * r[k]['sigma_mad']:.1f}" for k in ("clean", "FGSM", "PGD")
-                    ),
-                    "η (%) clean/FGSM/PGD": "/".join(f"{100 * r[k]['eta']:.1f}" for k in ("clean", "FGSM", "PGD")),
-                    "σ_MAD, document": paper_t3[r["model"]][0],
-                    "η, document": paper_t3[r["model"]][1],
-                }
-                for r in table3_rows
-            ]
-        )
-    )
+    display(tables.table3(table3_rows))  # beside the document's Table 3 and Section 4.3
 else:
     print("Table 3 is not trained at this profile (table3=False): see the quick and full profiles.")
 
@@ -652,28 +398,20 @@ run.glue("pgd_frac", f"{pgd_train_fraction:.0%}")
 
 
 # %%
-def smad(dz: np.ndarray) -> float:
-    """σ_MAD of per-galaxy δz, as helpers.papers.photoz.metrics.photoz_metrics computes it (the bootstraps'
-    statistic)."""
-    return metrics.MAD_TO_SIGMA * float(np.median(np.abs(dz - np.median(dz))))
-
-
 GALAXIES = f"paired bootstrap over {n_test} test galaxies"
 dz_iref = {"clean": delta_z(iref, test_data), **{name: delta_z(iref, adv) for name, adv in crafted.items()}}
 dz_transfer = [(delta_z(m, test_data), delta_z(m, crafted[FGSM])) for m in others.values()]
 dz_alg1 = [(delta_z(fgsm_models[fa], test_data), delta_z(fgsm_models[fa], own_fgsm[fa])) for fa in fractions]
 dz_pgd_strongest = delta_z(strongest, pgd_strongest)
 outliers = {k: np.abs(v) > metrics.OUTLIER_DZ for k, v in dz_iref.items()}
+smad = metrics.smad  # σ_MAD of per-galaxy δz, as metrics.photoz_metrics computes it
 s_iref = {k: 1e3 * smad(v) for k, v in dz_iref.items()}  # for the "ours" texts, ×1e-3
-
-
-def smad_ratio(a: np.ndarray, b: np.ndarray) -> claims.Effect:
-    """σ_MAD(a) / σ_MAD(b) of two scorings of the same galaxies, with its paired bootstrap interval."""
-    return claims.bootstrap(lambda x, y: smad(x) / smad(y), a, b, unit="x", method=GALAXIES)
-
-
+# σ_MAD(a) / σ_MAD(b) of two scorings of the same galaxies, with its paired bootstrap interval
+smad_ratio = functools.partial(claims.bootstrap, metrics.smad_ratio, unit="x", method=GALAXIES)
 run.glue("n_test", f"{n_test:,}")
 run.glue("fa_max", f"{fa_max:.0%}")
+
+# %%
 run.check(
     "iref_reads_images",
     clean["sigma_mad"] < prior["sigma_mad"],
@@ -684,16 +422,18 @@ run.claim(
     "noise_does_not",
     smad_ratio(dz_iref[NOISE], dz_iref["clean"]),
     ours=f"σ_MAD {s_iref['clean']:.1f} → {s_iref[NOISE]:.1f} ×10⁻³, η {100 * clean['eta']:.1f}% → "
-    f"{100 * metric(NOISE, 'eta'):.1f}%",
+    f"{100 * t1.at[NOISE, 'eta']:.1f}%",
     eps=eps,
 )
 run.claim(
     "large_noise_degrades",
     smad_ratio(dz_iref[NOISE_L], dz_iref["clean"]),
     ours=f"σ_MAD {s_iref['clean']:.1f} → {s_iref[NOISE_L]:.1f} ×10⁻³, η {100 * clean['eta']:.1f}% → "
-    f"{100 * metric(NOISE_L, 'eta'):.1f}% (the document: +50%, η ×3)",
+    f"{100 * t1.at[NOISE_L, 'eta']:.1f}% (the document: +50%, η ×3)",
     eps_large=noise_eps_large,
 )
+
+# %%
 run.claim(
     "fgsm_multiplies",
     smad_ratio(dz_iref[FGSM], dz_iref["clean"]),
@@ -706,6 +446,8 @@ run.claim(
     ours=f"η {100 * outliers['clean'].mean():.1f}% → {100 * outliers[FGSM].mean():.1f}% (the document: 1% → 42%)",
     eps=eps,
 )
+
+# %%
 run.claim(
     "pgd_beats_fgsm",
     smad_ratio(dz_iref[PGD], dz_iref[FGSM]),
@@ -727,10 +469,12 @@ run.claim(
     ours=f"σ_MAD {s_iref['clean']:.1f} → {s_iref['PGD l2']:.1f} ×10⁻³ at radius {l2_eps:.3f}, {l2_steps} steps "
     f"(the document: 11 → 79)",
 )
+
+# %%
 run.claim(
     "transfer",
     claims.bootstrap(
-        lambda *d: min(smad(d[k + 1]) / smad(d[k]) for k in range(0, len(d), 2)),
+        metrics.smad_ratio_min,
         *[x for pair in dz_transfer for x in pair],
         unit="x",
         method=GALAXIES,
@@ -741,10 +485,12 @@ run.claim(
     )
     + " (the document: twins 63–68, CNN 76)",
 )
+
+# %%
 run.claim(
     "alg1_reduces_fgsm_damage",
     claims.bootstrap(
-        lambda ref, *d: max(smad(x) for x in d) / smad(ref),
+        metrics.smad_worst_over,
         dz_iref[FGSM],
         *[a for _, a in dz_alg1],
         unit="x",
@@ -754,10 +500,12 @@ run.claim(
     + ", ".join(f"f_a={fa:.0%} {1e3 * smad(a):.1f}" for fa, (_, a) in zip(fractions, dz_alg1, strict=True))
     + " ×10⁻³ (the document: 66; 9, 8, 8)",
 )
+
+# %%
 run.claim(
     "alg1_repairs_fgsm",
     claims.bootstrap(
-        lambda *d: max(smad(d[k + 1]) / smad(d[k]) for k in range(0, len(d), 2)),
+        metrics.smad_ratio_max,
         *[x for pair in dz_alg1 for x in pair],
         unit="x",
         method=GALAXIES,
