@@ -32,7 +32,7 @@
 # %% tags=["parameters"]
 profile = "quick"  # run profile: quick (laptop CPU), ci (the tests' profile, sized by cost), full (GPU)
 seed = 0  # seed of the subsets, initialisations, attack starts, noise draws and NES directions
-device = "auto"  # auto | cpu | cuda | mps
+device = "auto"  # auto | cpu | cuda | cuda:N | mps
 n_train = 4000  # CIFAR-10 training images, a stratified subset of the 50,000
 n_test = 1000  # CIFAR-10 test images for natural accuracy and Table 2, a stratified subset of the 10,000
 n_battery = 500  # test images (the first n_battery of the test subset) for the PGD battery
@@ -80,103 +80,18 @@ sanity_steps = [5, 10, 40]  # PGD iteration counts of the sanity check "more ste
 square_queries = 300  # queries per image of the black-box sanity check (Square)
 
 # %% tags=["remove-cell"]
-# Validate every parameter before any compute: a bad value stops here with a message naming it.
-from helpers.core import params as P
-
-P.check_profile(profile)
-P.check_int("seed", seed, low=0)
-P.check_choice("device", device, ("auto", "cpu", "cuda", "mps"))
-P.check_int("n_train", n_train, low=200, high=50000)
-P.check_int("n_test", n_test, low=50, high=10000)
-P.check_int("n_battery", n_battery, low=50, high=n_test)
-P.check_int("n_fig4", n_fig4, low=50, high=n_test)
-P.check_int("batch_size", batch_size, low=2)
-P.check_int("epochs", epochs, low=2)
-P.check_int("defense_epochs", defense_epochs, low=1)
-P.check_int("wide_epochs", wide_epochs, low=1)
-P.check_positive("sgd_lr", sgd_lr)
-P.check_positive("adamw_lr", adamw_lr)
-P.check_fraction("attacked_ratio", attacked_ratio)
-P.check_real("iter_scale", iter_scale, low=0.0, high=1.0, low_open=True)
-_eps = lambda n, v: P.check_real(n, v, low=0.0, high=1.0, low_open=True)  # noqa: E731
-_eps("train_eps", train_eps)
-P.check_positive("train_delta", train_delta)
-P.check_int("train_steps", train_steps, low=1)
-_eps("strong_eps", strong_eps)
-P.check_list("battery_eps", battery_eps, _eps, min_len=1)
-P.check_list("battery_delta", battery_delta, lambda n, v: P.check_positive(n, v), min_len=1)
-P.check_int("battery_steps", battery_steps, low=1)
-P.check_int("eval_steps", eval_steps, low=1)
-P.check_int("eot_samples", eot_samples, low=2)
-P.check_list("fig4_eps", fig4_eps, _eps, min_len=2)
-for _name in ("width_net", "width_big", "wrn_width"):
-    P.check_int(_name, globals()[_name], low=1)
-if width_big <= width_net:
-    raise ValueError(f"width_big must exceed width_net={width_net} (got {width_big})")
-P.check_int("wrn_depth", wrn_depth, low=10)
-if (wrn_depth - 4) % 6:
-    raise ValueError(f"wrn_depth must be 6n + 4, e.g. 10, 16, 28 (got {wrn_depth})")
-for _name in ("vit_small", "vit_large"):
-    P.check_list(_name, globals()[_name], lambda n, v: P.check_int(n, v, low=1), min_len=2)
-    if len(globals()[_name]) != 2 or globals()[_name][1] % 4:
-        raise ValueError(f"{_name} must be [depth, size] with size a multiple of 4 (got {globals()[_name]})")
-P.check_real("dropout", dropout, low=0.0, high=1.0, high_open=True)
-P.check_nonnegative("pni_alpha", pni_alpha)
-P.check_nonnegative("sigma_init", sigma_init)
-P.check_nonnegative("sigma_inner", sigma_inner)
-P.check_int("rse_passes", rse_passes, low=1)
-P.check_real("test_noise", test_noise, low=0.0, high=1.0, low_open=True)
-P.check_int("n_rank", n_rank, low=100, high=50000)
-P.check_int("n_nes", n_nes, low=10, high=n_test)
-P.check_positive("nes_sigma", nes_sigma)
-P.check_int("nes_samples", nes_samples, low=2)
-if nes_samples % 2:
-    raise ValueError(f"nes_samples must be even (antithetic pairs) (got {nes_samples})")
-_eps("nes_eps", nes_eps)
-P.check_positive("nes_delta", nes_delta)
-P.check_list("nes_budgets", nes_budgets, lambda n, v: P.check_int(n, v, low=nes_samples), min_len=2)
-P.check_choice("suite_budget", suite_budget, ("full", "reduced"))
-P.check_int("n_suite", n_suite, low=50, high=n_test)
-P.check_list("sanity_steps", sanity_steps, lambda n, v: P.check_int(n, v, low=1), min_len=2)
-P.check_int("square_queries", square_queries, low=1)
-
-# %% tags=["remove-cell"]
-import time
-
-import matplotlib.pyplot as plt
 import numpy as np
-import pandas as pd
 import torch
 from IPython.display import display
 
-from helpers import claims
-from helpers.core import attacks, augment, data, evaluate, models, plots, suite, training
-from helpers.core.device import get_device, seed_everything
-from helpers.core.models.noise import is_randomized, noise_scales, with_input_noise
+from helpers import claims, experiment
+from helpers.core import attacks, suite
+from helpers.core.models.noise import noise_scales
 from helpers.papers import curriculum as C
-from helpers.results import Run
+from helpers.papers.curriculum import report as R
 
-CHAPTER = "02_curriculum_rse"
-dev = get_device(None if device == "auto" else device)
-gen = seed_everything(seed)
-plots.use_style()
-PARAMS = [
-    "n_train", "n_test", "n_battery", "n_fig4", "batch_size", "epochs", "defense_epochs", "wide_epochs", "sgd_lr",
-    "adamw_lr", "attacked_ratio", "iter_scale", "train_eps", "train_delta", "train_steps", "strong_eps", "battery_eps",
-    "battery_delta", "battery_steps", "eval_steps", "eot_samples", "fig4_eps", "width_net", "width_big",
-    "wrn_depth", "wrn_width", "vit_small", "vit_large", "dropout", "pni_alpha", "sigma_init", "sigma_inner",
-    "rse_passes", "test_noise", "n_rank", "n_nes", "nes_sigma", "nes_samples", "nes_eps", "nes_delta",
-    "nes_budgets", "suite_budget", "n_suite", "sanity_steps", "square_queries",
-]  # fmt: skip
-run = Run(
-    CHAPTER,
-    "Curriculum adversarial training and randomized defences",
-    profile=profile,
-    seed=seed,
-    device=dev,
-    params={k: globals()[k] for k in PARAMS},
-)
-run.banner()
+run = experiment.start("02_curriculum_rse", "Curriculum adversarial training and randomized defences", globals(),
+                       C.PARAMETERS, check=C.check_parameters)  # fmt: skip
 
 # %% [markdown]
 # ## Set-up
@@ -211,246 +126,9 @@ run.banner()
 # ratio"), crafted on the model in eval mode.
 
 # %% tags=["remove-cell"]
-train_data = data.load_subset("cifar10", "train", n_train, seed)
-test_data = data.load_subset("cifar10", "test", n_test, seed)
-battery_data = test_data.subset(torch.arange(n_battery))
-suite_data = test_data.subset(torch.arange(n_suite))
-nes_data = test_data.subset(torch.arange(n_nes))
-test_loader = data.Loader(test_data, 250, device=dev)
-battery_loader = data.Loader(battery_data, 250, device=dev)
-fig4_loader = data.Loader(test_data.subset(torch.arange(n_fig4)), 250, device=dev)
-suite_loader = data.Loader(suite_data, 250, device=dev)
-SE = 0.5 / np.sqrt(n_battery)  # standard error of an accuracy near 50% on the battery images
-SE_DIFF = np.sqrt(2) * SE  # ... and of the difference of two such accuracies
-SE_DIFF_SUITE = np.sqrt(2) * 0.5 / np.sqrt(n_suite)  # ... the same on the suite's images
-fmt_list = lambda v: ", ".join(f"{e:g}" for e in v)  # noqa: E731
-SUITE = suite.Suite.make(train_eps, budget=suite_budget).name  # the suite of the deterministic models
-BATTERY = f"PGD-{battery_steps}, ε ∈ {{{fmt_list(battery_eps)}}}, δ ∈ {{{fmt_list(battery_delta)}}}"
-DOC_ATTACK = f"PGD-{eval_steps}, δ={train_delta:g}, ε={train_eps:g}"  # Table 2's attack, as the document ran it
-for _k, _v in {
-    "n_train": f"{n_train:,}",
-    "n_test": f"{n_test:,}",
-    "n_battery": f"{n_battery:,}",
-    "se_pts": f"{100 * SE:.1f}",
-    "se_diff_pts": f"{100 * SE_DIFF:.1f}",
-    "se_diff_suite_pts": f"{100 * SE_DIFF_SUITE:.1f}",
-    "battery_steps": f"{battery_steps}",
-    "battery_eps": fmt_list(battery_eps),
-    "battery_delta": fmt_list(battery_delta),
-    "eot_samples": f"{eot_samples}",
-    "batch_size": f"{batch_size}",
-    "epochs": f"{epochs}",
-    "attacked_ratio": f"{attacked_ratio:g}",
-    "n_suite": f"{n_suite:,}",
-    "suite_name": SUITE,
-    "min_draws": f"{evaluate.MIN_DRAWS}",
-    "train_eps": f"{train_eps:g}",
-}.items():
-    run.glue(_k, _v)
-
-_models: dict[str, tuple[torch.nn.Module, list[dict]]] = {}
-_lowrank_init: dict[str, torch.Tensor] = {}
-
-
-def train(
-    arch: str,
-    scheme: str,
-    *,
-    opt: str = "adamw",
-    activation: str = "gelu",
-    aug: str = "none",
-    defense: str = "none",
-    drop: float = 0.0,
-    n_epochs: int = epochs,
-) -> tuple[torch.nn.Module, list[dict]]:
-    """Train (or load from the checkpoint cache) one of the chapter's configurations; returns (model, history).
-
-    ``scheme``: "natural", "fixed" (PGD at train_eps, step train_delta), "strong" (PGD at strong_eps with the
-    curriculum's final iteration count) or "curriculum" (the document's schedule, iterations x iter_scale).
-    """
-    width, depth, dim = {
-        "net": (width_net, 0, 0),
-        "bignet": (width_big, 0, 0),
-        "wrn": (wrn_width, wrn_depth, 0),
-        "vit_small": (1, *vit_small),
-        "vit_large": (1, *vit_large),
-    }[arch]
-    lr = sgd_lr if opt == "sgd" else adamw_lr
-    cfg = {
-        "arch": arch, "width": width, "depth": depth, "dim": dim, "scheme": scheme, "opt": opt, "lr": lr,
-        "activation": activation, "aug": aug, "defense": defense, "dropout": drop, "epochs": n_epochs,
-        "batch_size": batch_size, "ratio": attacked_ratio, "iter_scale": iter_scale, "seed": seed,
-        "n_train": n_train, "fixed": [train_eps, train_delta, train_steps], "strong_eps": strong_eps,
-        "pni_alpha": pni_alpha, "rse": [sigma_init, sigma_inner], "n_rank": n_rank,
-    }  # fmt: skip
-    key = training.config_hash(cfg)
-    if key in _models:
-        return _models[key]
-    torch.manual_seed(seed)
-    extra = {}
-    if defense == "lowrank":
-        extra = {"basis": _lowrank_init["basis"], "mean": _lowrank_init["mean"]}
-    model = C.build(
-        "vit" if arch.startswith("vit") else arch, width=width, depth=depth or 16, dim=dim or 128,
-        activation=activation, dropout=drop, defense=defense, pni_alpha=pni_alpha, sigma_init=sigma_init,
-        sigma_inner=sigma_inner, **extra,
-    ).to(dev)  # fmt: skip
-    optimizer = C.make_optimizer(opt, model, lr, 5e-4 if opt == "sgd" else 0.01)
-    agen = torch.Generator().manual_seed(seed)
-    if scheme == "natural":
-        adversary = None
-    elif scheme == "fixed":
-        adversary = C.fixed_adversary(train_eps, train_delta, train_steps, fraction=attacked_ratio, generator=agen)
-    elif scheme == "strong":
-        steps = C.schedule(1.0, iter_scale=iter_scale)[1]
-        adversary = C.fixed_adversary(
-            strong_eps, 2.5 * strong_eps / steps, steps, fraction=attacked_ratio, generator=agen
-        )
-    else:
-        adversary = C.curriculum_adversary(n_epochs, fraction=attacked_ratio, iter_scale=iter_scale, generator=agen)
-    loader = data.Loader(train_data, batch_size, shuffle=True, seed=seed, device=dev, augment=augment.make(aug))
-    tag = f"{arch}-{scheme}-{opt}-{activation}-{aug}-{defense}" + (f"-drop{drop:g}" if drop else "")
-    ckpt = training.checkpoint_path(f"{CHAPTER}-{tag}", cfg)
-    history = training.fit(
-        model, loader, optimizer=optimizer, epochs=n_epochs, adversary=adversary, seed=seed, desc=tag,
-        checkpoint=ckpt,
-    )  # fmt: skip
-    model.eval()
-    _models[key] = (model, history)
-    return _models[key]
-
-
-_cache: dict[tuple, object] = {}
-_suite_s = {"grade": 0.0, "sanity": 0.0}  # seconds this run spends in the suite and in its sanity checks
-_sanity: dict[str, dict] = {}  # the sanity checks of every recorded model
-
-
-def predictor(model: torch.nn.Module) -> torch.nn.Module:
-    """What makes the prediction: RSE models average rse_passes draws (the document's ensemble)."""
-    return C.Ensemble(model, rse_passes) if C.has_rse(model) else model
-
-
-def draws(model: torch.nn.Module) -> int:
-    """Forward passes behind each accuracy: MIN_DRAWS fresh noise draws for a randomized model, else one."""
-    return evaluate.MIN_DRAWS if is_randomized(model) else 1
-
-
-def natural_scores(model: torch.nn.Module) -> evaluate.Scores:
-    """Clean per-image correctness on the test images (mean over noise draws for a randomized model)."""
-    key = (id(model), "natural")
-    if key not in _cache:
-        torch.manual_seed(seed)
-        _cache[key] = evaluate.scores(predictor(model), test_loader, draws=draws(model), desc="natural")
-    return _cache[key]
-
-
-def natural(model: torch.nn.Module) -> float:
-    return natural_scores(model).acc
-
-
-def grid(model: torch.nn.Module, eot: int = 1) -> pd.DataFrame:
-    """The PGD battery on the battery images (``eot`` gradient draws per step)."""
-    key = (id(model), "battery", eot)
-    if key not in _cache:
-        torch.manual_seed(seed)
-        _cache[key] = evaluate.battery(predictor(model), battery_loader, battery_eps, battery_delta, battery_steps,
-                                       attack_model=model, eot_samples=eot, draws=draws(model), seed=seed)  # fmt: skip
-    return _cache[key]
-
-
-def pgd_scores(
-    model: torch.nn.Module,
-    eps: float,
-    alpha: float,
-    *,
-    eot: int = 1,
-    loader: data.Loader | None = None,
-    steps: int | None = None,
-) -> evaluate.Scores:
-    """Per-image correctness under one PGD attack at (eps, alpha) from a seeded random start, ``steps``
-    iterations (default eval_steps), ``eot`` gradient draws per step (the document's attack, one battery cell)."""
-    loader, steps = loader or test_loader, steps or eval_steps
-    key = (id(model), "pgd", eps, alpha, eot, id(loader), steps)
-    if key not in _cache:
-        torch.manual_seed(seed)
-        atk = attacks.make_attack("pgd", eps, alpha=alpha, steps=steps, random_start=True, eot_samples=eot,
-                                  generator=torch.Generator().manual_seed(seed))  # fmt: skip
-        _cache[key] = evaluate.scores(predictor(model), loader, atk, draws=draws(model), attack_model=model)
-    return _cache[key]
-
-
-def pgd_acc(model: torch.nn.Module, eps: float, alpha: float, **kwargs) -> float:
-    return pgd_scores(model, eps, alpha, **kwargs).acc
-
-
-def cell_scores(model: torch.nn.Module) -> evaluate.Scores:
-    """The battery's strongest cell at train_eps (lowest accuracy over battery_delta), on the suite's images:
-    the document's measurement that the suite's grade is set against (the battery's own cell when
-    n_suite = n_battery)."""
-    cells = [pgd_scores(model, train_eps, d, loader=suite_loader, steps=battery_steps) for d in battery_delta]
-    return min(cells, key=lambda c: c.acc)
-
-
-def pm(s: evaluate.Scores | suite.Grade) -> str:
-    """An accuracy in % for a table: "41.2 ± 1.3" (mean ± spread between noise draws) when it has draws."""
-    s = s.robust if isinstance(s, suite.Grade) else s
-    return f"{100 * s.acc:.1f} ± {100 * s.spread:.1f}" if s.draws > 1 else f"{100 * s.acc:.1f}"
-
-
-def graded(model: torch.nn.Module) -> suite.Grade:
-    """The suite's grade at train_eps on the suite images (EOT and noise draws for a randomized model)."""
-    key = (id(model), "suite")
-    if key not in _cache:
-        s = suite.Suite.make(train_eps, budget=suite_budget, randomized=is_randomized(model),
-                             eot_samples=eot_samples, seed=seed)  # fmt: skip
-        torch.manual_seed(seed)
-        t0 = time.perf_counter()
-        _cache[key] = suite.grade(predictor(model), suite_loader, s, attack_model=model)
-        _suite_s["grade"] += time.perf_counter() - t0
-    return _cache[key]
-
-
-def record(name: str, model: torch.nn.Module) -> dict:
-    """Record a model whose robustness the chapter reports: its grade, its sanity checks, its checkpoint."""
-    g = graded(model)
-    torch.manual_seed(seed)
-    t0 = time.perf_counter()
-    checks = suite.sanity_checks(predictor(model), suite_loader, g, attack_model=model,
-                                 steps=tuple(sanity_steps), square_queries=square_queries)  # fmt: skip
-    _suite_s["sanity"] += time.perf_counter() - t0
-    _sanity[name] = checks
-    extra = {"prediction": f"helpers.papers.curriculum.Ensemble(model, {rse_passes})"} if C.has_rse(model) else {}
-    return run.model(name, model, g, dataset="cifar10", test_data=suite_data, sanity=checks, **extra)
-
-
-def summary(model: torch.nn.Module, *, suite_too: bool = False) -> dict[str, float]:
-    """Natural accuracy, the battery's mean and score; with ``suite_too`` the battery's strongest cell at
-    train_eps, the suite's robust accuracy at train_eps and the gap between them (fractions)."""
-    g = grid(model)
-    out = {"natural": natural(model), "battery": float(g.to_numpy().mean()), "score": C.aggregated_score(g)}
-    if suite_too:
-        out["cell"] = cell_scores(model).acc
-        out["suite"] = graded(model).robust_accuracy
-        out["gap"] = out["cell"] - out["suite"]
-    return out
-
-
-def scaled(df: pd.DataFrame) -> pd.DataFrame:
-    """Accuracy columns in %, scores as they are, every robust accuracy labelled with its attack; rounded."""
-    labels = {
-        "natural": "natural (%)",
-        "battery": f"battery mean (%), document's battery {BATTERY}",
-        "score": "aggregated score (document's battery)",
-        "cell": f"battery's strongest δ at ε={train_eps:g} (%, suite images)",
-        "suite": f"robust (%), suite {SUITE}",
-        "gap": "gap: battery − suite (pts)",
-    }
-    out = df.copy()
-    for c in ("natural", "battery", "cell", "suite", "gap"):
-        if c in out:
-            out[c] = 100 * out[c]
-    return out.rename(columns=labels).round(1)
-
+study = C.Study.cifar10(run)  # the CIFAR-10 subsets, every trained model and every score of this run
+SE_DIFF = C.se_difference(n_battery)  # standard error of a difference of two accuracies near 50%, battery images
+R.glue(run, R.setup(study))
 
 # %% [markdown]
 # ## Figure 1: the PGD battery on the default model
@@ -461,24 +139,12 @@ def scaled(df: pd.DataFrame) -> pd.DataFrame:
 # radii $\varepsilon$ and steps $\delta$: the document's battery, which this figure reproduces.
 
 # %%
-net_nat, _ = train("net", "natural", opt="sgd", activation="relu")
-fig1 = grid(net_nat)
-fig, ax = plt.subplots(figsize=(6, 4))
-im = ax.imshow(100 * fig1.to_numpy(), cmap="viridis", vmin=0, vmax=100 * max(natural(net_nat), 1e-3))
-ax.set_xticks(range(len(battery_delta)), [f"{d:g}" for d in battery_delta])
-ax.set_yticks(range(len(battery_eps)), [f"{e:g}" for e in battery_eps])
-for (i, j), v in np.ndenumerate(100 * fig1.to_numpy()):
-    ax.text(j, i, f"{v:.1f}", ha="center", va="center", color="w" if v < 50 * natural(net_nat) else "k")
-ax.set(xlabel="PGD step δ", ylabel="radius ε",
-       title=f"Net under the document's battery, PGD-{battery_steps} (natural {natural(net_nat):.1%})")  # fmt: skip
-fig.colorbar(im, ax=ax, label="accuracy (%)")
-plots.show(fig, "fig1_battery", CHAPTER)
+net_nat, _ = study.train("net", "natural", opt="sgd", activation="relu")
+fig1 = study.grid(net_nat)
+run.show(C.figures.battery_heatmap(fig1, study.natural(net_nat), battery_steps), "fig1_battery")
 
 # %% tags=["remove-cell"]
-run.glue("net_params", f"{models.count_parameters(net_nat):,}")
-run.glue("net_nat", natural(net_nat), "{:.1%}")
-run.glue("net_nat_battery", float(fig1.to_numpy().mean()), "{:.1%}")
-run.glue("net_nat_weakest", float(fig1.to_numpy().max()), "{:.1%}")
+R.glue(run, R.battery(net_nat, fig1, study.natural(net_nat)))
 
 # %% [markdown]
 # Net reaches {glue:text}`net_nat` on natural test images (the document: 63%, with all of CIFAR-10). Over the
@@ -501,61 +167,28 @@ run.glue("net_nat_weakest", float(fig1.to_numpy().max()), "{:.1%}")
 # battery's strongest cell at that radius so that the gap shows.
 
 # %%
-sched = pd.DataFrame(
-    [{"epoch": e + 1, "t": e / epochs, **dict(zip(("ε", "iterations"), C.schedule(e / epochs, iter_scale=iter_scale),
-                                                  strict=True))} for e in range(epochs)]
-).set_index("epoch")  # fmt: skip
-display(sched.round(4))
+display(C.schedule_table(epochs, iter_scale).round(4))
+fixed_key, strong_key = f"fixed ε={train_eps:g}", f"fixed strong ε={strong_eps:g}"
 sec1 = {
     "natural": net_nat,
-    f"fixed ε={train_eps:g}": train("net", "fixed", opt="sgd", activation="relu")[0],
-    f"fixed strong ε={strong_eps:g}": train("net", "strong", opt="sgd", activation="relu")[0],
-    "curriculum": train("net", "curriculum", opt="sgd", activation="relu")[0],
+    fixed_key: study.train("net", "fixed", opt="sgd", activation="relu")[0],
+    strong_key: study.train("net", "strong", opt="sgd", activation="relu")[0],
+    "curriculum": study.train("net", "curriculum", opt="sgd", activation="relu")[0],
 }
-t_sec1 = pd.DataFrame({k: summary(m, suite_too=True) for k, m in sec1.items()}).T
-display(scaled(t_sec1))
-fig, ax = plt.subplots(figsize=(6, 4))
-for i, (k, r) in enumerate(t_sec1.iterrows()):
-    ax.plot(100 * r[["natural", "natural"]], 100 * r[["battery", "suite"]], color=f"C{i}", lw=0.8)
-    ax.scatter(100 * r["natural"], 100 * r["battery"], s=60, color=f"C{i}", marker="o", facecolors="none")
-    ax.scatter(100 * r["natural"], 100 * r["suite"], s=60, color=f"C{i}", marker="s", label=k)
-ax.set(xlabel="natural accuracy (%)", ylabel="attacked accuracy (%)",
-       title=f"Net: the trade-off (○ battery mean, ■ suite at ε={train_eps:g})")  # fmt: skip
-ax.legend(fontsize=8)
-plots.show(fig, "fig_tradeoff", CHAPTER)
+t_sec1 = study.summaries(sec1, suite_too=True)
+display(study.scaled(t_sec1))
+run.show(C.figures.trade_off(t_sec1, train_eps), "fig_tradeoff")
 
 # %% tags=["remove-cell"]
-run.glue("train_delta", f"{train_delta:g}")
-run.glue("strong_eps", f"{strong_eps:g}")
-run.glue("iter_scale", f"{iter_scale:g}")
-fixed_key, strong_key = f"fixed ε={train_eps:g}", f"fixed strong ε={strong_eps:g}"
-at_gain = float(t_sec1.loc[fixed_key, "suite"] - t_sec1.loc["natural", "suite"])
-at_gain_battery = float(t_sec1.loc[fixed_key, "battery"] - t_sec1.loc["natural", "battery"])
-at_cost = float(t_sec1.loc["natural", "natural"] - t_sec1.loc[fixed_key, "natural"])
-run.glue("at_gain", 100 * at_gain, "{:+.1f}")
-run.glue("at_gain_battery", 100 * at_gain_battery, "{:+.1f}")
-run.glue("at_cost", 100 * at_cost, "{:.1f}")
-cur, strong, fix = t_sec1.loc["curriculum"], t_sec1.loc[strong_key], t_sec1.loc[fixed_key]
+R.glue(run, R.trade_off(run.params, t_sec1, fixed_key, strong_key))
 # "Improves the trade-off", a Pareto improvement: the smaller of the natural and the robust gain (suite), both on
 # the suite's images, with a paired bootstrap interval. The claim compares the curriculum with simple adversarial
 # training at the document's eps (claim cell below); here, the book's extra comparison with fixed strong training.
 pareto_gain = lambda cc, cr, oc, orb: 100 * min(cc.mean() - oc.mean(), cr.mean() - orb.mean())  # noqa: E731
-cur_vs_strong = claims.bootstrap(
-    pareto_gain, graded(sec1["curriculum"]).clean, graded(sec1["curriculum"]).robust,
-    graded(sec1[strong_key]).clean, graded(sec1[strong_key]).robust,
-    unit="points", method=f"paired bootstrap over {n_suite} test images",
-)  # fmt: skip
+g_cur, g_strong = study.graded(sec1["curriculum"]), study.graded(sec1[strong_key])
+cur_vs_strong = claims.bootstrap(pareto_gain, g_cur.clean, g_cur.robust, g_strong.clean, g_strong.robust,
+                                 unit="points", method=f"paired bootstrap over {n_suite} test images")  # fmt: skip
 run.glue("cur_vs_strong", cur_vs_strong.text())
-run.glue("cur_nat", float(cur["natural"]), "{:.1%}")
-run.glue("cur_rob", float(cur["suite"]), "{:.1%}")
-run.glue("cur_bat", float(cur["battery"]), "{:.1%}")
-run.glue("strong_nat", float(strong["natural"]), "{:.1%}")
-run.glue("strong_rob", float(strong["suite"]), "{:.1%}")
-run.glue("strong_bat", float(strong["battery"]), "{:.1%}")
-run.glue("fix_nat", float(fix["natural"]), "{:.1%}")
-run.glue("fix_rob", float(fix["suite"]), "{:.1%}")
-run.glue("fix_bat", float(fix["battery"]), "{:.1%}")
-run.glue("sec1_gap", 100 * float(t_sec1["gap"].mean()), "{:.1f}")
 
 # %% [markdown]
 # Adversarial training at $\varepsilon$ = {glue:text}`train_eps` changes the suite's robust accuracy by
@@ -579,19 +212,16 @@ run.glue("sec1_gap", 100 * float(t_sec1["gap"].mean()), "{:.1f}")
 
 # %%
 opt_runs = {
-    "SGD + ReLU": train("net", "curriculum", opt="sgd", activation="relu"),
-    "AdamW + ReLU": train("net", "curriculum", opt="adamw", activation="relu"),
-    "AdamW + GELU": train("net", "curriculum", opt="adamw", activation="gelu"),
+    "SGD + ReLU": study.train("net", "curriculum", opt="sgd", activation="relu"),
+    "AdamW + ReLU": study.train("net", "curriculum", opt="adamw", activation="relu"),
+    "AdamW + GELU": study.train("net", "curriculum", opt="adamw", activation="gelu"),
 }
-t_opt = pd.DataFrame({k: summary(m) for k, (m, _) in opt_runs.items()}).T
+t_opt = study.summaries({k: m for k, (m, _) in opt_runs.items()})
 t_opt["peak training accuracy"] = [max(r["train_acc"] for r in h) for _, h in opt_runs.values()]
-display(scaled(t_opt.assign(**{"peak training accuracy": 100 * t_opt["peak training accuracy"]})))
+display(study.scaled(t_opt.assign(**{"peak training accuracy": 100 * t_opt["peak training accuracy"]})))
 
 # %% tags=["remove-cell"]
-run.glue("gelu_gain", 100 * float(t_opt.loc["AdamW + GELU", "natural"] - t_opt.loc["AdamW + ReLU", "natural"]),
-         "{:+.1f}")  # fmt: skip
-run.glue("adamw_gain", 100 * float(t_opt.loc["AdamW + ReLU", "natural"] - t_opt.loc["SGD + ReLU", "natural"]),
-         "{:+.1f}")  # fmt: skip
+R.glue(run, R.optimiser(t_opt))
 
 # %% [markdown]
 # AdamW changes Net's natural accuracy by {glue:text}`adamw_gain` points, GELU on top by {glue:text}`gelu_gain`
@@ -609,48 +239,21 @@ run.glue("adamw_gain", 100 * float(t_opt.loc["AdamW + ReLU", "natural"] - t_opt.
 # %%
 cap_runs = {
     "Net": opt_runs["AdamW + GELU"][0],
-    "BigNet": train("bignet", "curriculum")[0],
-    f"WRN-{wrn_depth}": train("wrn", "curriculum", n_epochs=wide_epochs)[0],
-    f"ViT {vit_small[0]}-{vit_small[1]}": train("vit_small", "curriculum", n_epochs=wide_epochs)[0],
-    f"ViT {vit_large[0]}-{vit_large[1]}": train("vit_large", "curriculum", n_epochs=wide_epochs)[0],
+    "BigNet": study.train("bignet", "curriculum")[0],
+    f"WRN-{wrn_depth}": study.train("wrn", "curriculum", epochs=wide_epochs)[0],
+    f"ViT {vit_small[0]}-{vit_small[1]}": study.train("vit_small", "curriculum", epochs=wide_epochs)[0],
+    f"ViT {vit_large[0]}-{vit_large[1]}": study.train("vit_large", "curriculum", epochs=wide_epochs)[0],
 }
-t_cap = pd.DataFrame({k: summary(m, suite_too=k in ("Net", "BigNet")) for k, m in cap_runs.items()}).T
+t_cap = study.summaries(cap_runs, suite_too=("Net", "BigNet"))
 t_cap.insert(0, "parameters", C.parameter_table(cap_runs))
-display(scaled(t_cap))
-fig, axes = plt.subplots(1, len(battery_eps), figsize=(4 * len(battery_eps), 3.6), sharey=True)
-for ax, eps in zip(np.atleast_1d(axes), battery_eps, strict=True):
-    for i, (k, m) in enumerate(cap_runs.items()):
-        ax.plot(battery_delta, 100 * grid(m).loc[eps].to_numpy(), marker="o", color=f"C{i}", label=k)
-    ax.set(xscale="log", xlabel="PGD step δ", title=f"ε = {eps:g}")
-np.atleast_1d(axes)[0].set_ylabel("accuracy (%)")
-np.atleast_1d(axes)[-1].legend(fontsize=8)
-fig.tight_layout()
-plots.show(fig, "fig3_capacity", CHAPTER)
-doc_sizes = pd.Series(
-    {
-        "Net": models.count_parameters(C.build("net", width=6)),
-        "BigNet": models.count_parameters(C.build("bignet", width=12)),
-        "WRN-16-10": models.count_parameters(C.build("wrn", width=160, depth=16)),
-    },
-    name="parameters at the document's sizes",
-)
-display(doc_sizes.to_frame())
+display(study.scaled(t_cap))
+fig = C.figures.capacity({k: study.grid(m) for k, m in cap_runs.items()}, battery_eps, battery_delta)
+run.show(fig, "fig3_capacity")
+display(C.document_sizes().to_frame())
 
 # %% tags=["remove-cell"]
-run.glue("big_factor", f"{width_big / width_net:g}")
-run.glue("wrn_depth", f"{wrn_depth}")
-run.glue("wrn_width", f"{wrn_width}")
-run.glue("wide_epochs", f"{wide_epochs}")
-score_net, score_big = float(t_cap.loc["Net", "score"]), float(t_cap.loc["BigNet", "score"])
+R.glue(run, R.capacity(run.params, t_cap))
 rob_net, rob_big = float(t_cap.loc["Net", "battery"]), float(t_cap.loc["BigNet", "battery"])
-suite_net, suite_big = float(t_cap.loc["Net", "suite"]), float(t_cap.loc["BigNet", "suite"])
-rank_corr = float(t_cap["parameters"].rank().corr(t_cap["score"].rank()))
-run.glue("suite_net", suite_net, "{:.1%}")
-run.glue("suite_big", suite_big, "{:.1%}")
-run.glue("score_net", score_net, "{:.0f}")
-run.glue("score_big", score_big, "{:.0f}")
-run.glue("rank_corr", rank_corr, "{:+.2f}")
-run.glue("big_params", f"{int(t_cap.loc['BigNet', 'parameters']):,}")
 
 # %% [markdown]
 # BigNet ({glue:text}`big_params` parameters) scores {glue:text}`score_big` over the document's battery, Net
@@ -670,26 +273,15 @@ run.glue("big_params", f"{int(t_cap.loc['BigNet', 'parameters']):,}")
 # %%
 aug_runs = {
     "Nothing": cap_runs["BigNet"],
-    "Horizontal flip only": train("bignet", "curriculum", aug="flip")[0],
-    "Full pipeline": train("bignet", "curriculum", aug="flip_crop_jitter")[0],
+    "Horizontal flip only": study.train("bignet", "curriculum", aug="flip")[0],
+    "Full pipeline": study.train("bignet", "curriculum", aug="flip_crop_jitter")[0],
 }
-t_aug = pd.DataFrame({k: summary(m, suite_too=True) for k, m in aug_runs.items()}).T
-t_aug["aggregated score, the document's Table 1"] = [136, 169, 159]
-display(scaled(t_aug))
+t_aug = study.summaries(aug_runs, suite_too=True)
+t_aug["aggregated score, the document's Table 1"] = C.tables.DOC_TABLE1
+display(study.scaled(t_aug))
 
 # %% tags=["remove-cell"]
-score_none = float(t_aug.loc["Nothing", "score"])
-score_flip = float(t_aug.loc["Horizontal flip only", "score"])
-score_full = float(t_aug.loc["Full pipeline", "score"])
-suite_none, suite_flip = float(t_aug.loc["Nothing", "suite"]), float(t_aug.loc["Horizontal flip only", "suite"])
-suite_full = float(t_aug.loc["Full pipeline", "suite"])
-run.glue("suite_none", suite_none, "{:.1%}")
-run.glue("suite_flip", suite_flip, "{:.1%}")
-run.glue("suite_full", suite_full, "{:.1%}")
-run.glue("score_none", score_none, "{:.0f}")
-run.glue("score_flip", score_flip, "{:.0f}")
-run.glue("score_full", score_full, "{:.0f}")
-run.glue("n_cells", f"{len(battery_eps) * len(battery_delta)}")
+R.glue(run, R.augmentation(run.params, t_aug))
 
 # %% [markdown]
 # Over our {glue:text}`n_cells` battery cells, the scores are {glue:text}`score_none` (nothing),
@@ -714,70 +306,20 @@ run.glue("n_cells", f"{len(battery_eps) * len(battery_delta)}")
 # PNI and RSE is the mean ± spread over {glue:text}`min_draws` noise draws.
 
 # %%
-drop_model = train("bignet", "curriculum", drop=dropout)[0]
-t_drop = pd.DataFrame({"BigNet": summary(cap_runs["BigNet"], suite_too=True),
-                       f"BigNet, dropout {dropout:g}": summary(drop_model, suite_too=True)}).T  # fmt: skip
-display(scaled(t_drop))
+drop_model = study.train("bignet", "curriculum", drop=dropout)[0]
+t_drop = study.summaries({"BigNet": cap_runs["BigNet"], f"BigNet, dropout {dropout:g}": drop_model}, suite_too=True)
+display(study.scaled(t_drop))
 t2_models = {
-    "BigNet": train("bignet", "fixed", n_epochs=defense_epochs)[0],
-    "BigNet-PNI": train("bignet", "fixed", defense="pni", n_epochs=defense_epochs)[0],
-    "BigNet-RSE": train("bignet", "fixed", defense="rse", n_epochs=defense_epochs)[0],
+    "BigNet": study.train("bignet", "fixed", epochs=defense_epochs)[0],
+    "BigNet-PNI": study.train("bignet", "fixed", defense="pni", epochs=defense_epochs)[0],
+    "BigNet-RSE": study.train("bignet", "fixed", defense="rse", epochs=defense_epochs)[0],
 }
-t2_doc = {k: pgd_scores(m, train_eps, train_delta) for k, m in t2_models.items()}
-t2_eot = {k: pgd_scores(m, train_eps, train_delta, eot=eot_samples) for k, m in t2_models.items() if is_randomized(m)}
-t2_suite = {k: graded(m) for k, m in t2_models.items()}
-t2_gap = {k: pgd_acc(m, train_eps, train_delta, loader=suite_loader) - t2_suite[k].robust_accuracy
-          for k, m in t2_models.items()}  # fmt: skip
-t2 = pd.DataFrame(
-    {
-        "natural (%)": {k: pm(natural_scores(m)) for k, m in t2_models.items()},
-        "natural, document (%)": {"BigNet": 53.32, "BigNet-PNI": 51.66, "BigNet-RSE": 49.41},
-        f"attacked (%), the document's {DOC_ATTACK}": {k: pm(v) for k, v in t2_doc.items()},
-        "attacked, document (%)": {"BigNet": 31.15, "BigNet-PNI": 31.07, "BigNet-RSE": 32.50},
-        f"attacked (%), {DOC_ATTACK} + EOT-{eot_samples}": {k: pm(v) for k, v in t2_eot.items()},
-        "robust (%), suite": {k: pm(g) for k, g in t2_suite.items()},
-        "suite": {k: g.suite.name for k, g in t2_suite.items()},
-        f"gap: document's attack − suite (pts, first {n_suite} images)": {
-            k: round(100 * v, 1) for k, v in t2_gap.items()
-        },
-    }
-).fillna("")
-display(t2)
+t2 = C.table2(study, t2_models)  # the document's attack, with EOT, and the suite
+display(t2.frame)
 print("trained PNI noise scales α:", np.round(noise_scales(t2_models["BigNet-PNI"]), 3))
 
 # %% tags=["remove-cell"]
-run.glue("dropout", f"{dropout:g}")
-run.glue("pni_alpha", f"{pni_alpha:g}")
-run.glue("sigma_init", f"{sigma_init:g}")
-run.glue("sigma_inner", f"{sigma_inner:g}")
-run.glue("rse_passes", f"{rse_passes}")
-run.glue("defense_epochs", f"{defense_epochs}")
-run.glue("eval_steps", f"{eval_steps}")
-run.glue("doc_reach", f"{eval_steps} × {train_delta:g} = {eval_steps * train_delta:.3g}")
-run.glue(
-    "doc_reach_note",
-    f"with {eval_steps} steps of {train_delta:g} it cannot even reach the radius it tests"
-    if eval_steps * train_delta < train_eps
-    else "it can reach the radius, but its fixed step stalls where the suite's adaptive steps go on",
-)
-base_att, base_suite = t2_doc["BigNet"].acc, t2_suite["BigNet"].robust_accuracy
-gains = {k: t2_doc[k].acc - base_att for k in ("BigNet-PNI", "BigNet-RSE")}
-gains_eot = {k: t2_eot[k].acc - base_att for k in gains}
-gains_suite = {k: t2_suite[k].robust_accuracy - base_suite for k in gains}
-drops_eot = {k: t2_doc[k].acc - t2_eot[k].acc for k in gains}
-mean_gain, mean_gain_eot = float(np.mean(list(gains.values()))), float(np.mean(list(gains_eot.values())))
-mean_gain_suite = float(np.mean(list(gains_suite.values())))
-for k, short in (("BigNet-PNI", "pni"), ("BigNet-RSE", "rse")):
-    run.glue(f"{short}_gain", 100 * gains[k], "{:+.1f}")
-    run.glue(f"{short}_gain_eot", 100 * gains_eot[k], "{:+.1f}")
-    run.glue(f"{short}_gain_suite", 100 * gains_suite[k], "{:+.1f}")
-    run.glue(f"{short}_eot_drop", 100 * drops_eot[k], "{:.1f}")
-run.glue("t2_gap", ", ".join(f"{k} {100 * v:.1f}" for k, v in t2_gap.items()))
-run.glue("drop_delta_score", float(t_drop.iloc[1]["score"] - t_drop.iloc[0]["score"]), "{:+.0f}")
-run.glue("drop_delta_suite", 100 * float(t_drop.iloc[1]["suite"] - t_drop.iloc[0]["suite"]), "{:+.1f}")
-run.glue("drop_delta_nat", 100 * float(t_drop.iloc[1]["natural"] - t_drop.iloc[0]["natural"]), "{:+.1f}")
-survive = mean_gain_suite / mean_gain if mean_gain > 0 else float("nan")
-run.glue("survive", "none" if not mean_gain > 0 else f"{max(survive, 0):.0%}")
+R.glue(run, R.randomness(run.params, t2, t_drop))
 
 # %% [markdown]
 # Dropout changes BigNet's aggregated score by {glue:text}`drop_delta_score`, its robust accuracy (suite) by
@@ -807,38 +349,11 @@ recorded = {
     "BigNet-PNI (Table 2)": t2_models["BigNet-PNI"],
     "BigNet-RSE (Table 2)": t2_models["BigNet-RSE"],
 }
-entries = {k: record(k, m) for k, m in recorded.items()}
-doc_numbers = {
-    k: (pgd_scores(m, train_eps, train_delta, loader=suite_loader), f"Table 2's {DOC_ATTACK}")
-    if "Table 2" in k
-    else (cell_scores(m), f"battery's PGD-{battery_steps}, strongest δ ∈ {{{fmt_list(battery_delta)}}}")
-    for k, m in recorded.items()
-}
-t_overstate = pd.DataFrame(
-    {
-        k: {
-            "clean (%)": pm(graded(m).clean),
-            "document's attack": doc_numbers[k][1],
-            "document's number (%)": pm(doc_numbers[k][0]),
-            "suite": graded(m).suite.name,
-            "robust (%), suite": pm(graded(m)),
-            "gap (pts)": round(100 * (doc_numbers[k][0].acc - graded(m).robust_accuracy), 1),
-        }
-        for k, m in recorded.items()
-    }
-).T
+t_overstate, gaps = C.overstatement(study, recorded, table2_names=[k for k in recorded if "Table 2" in k])
 display(t_overstate)
 
 # %% tags=["remove-cell"]
-gaps = {k: doc_numbers[k][0].acc - graded(m).robust_accuracy for k, m in recorded.items()}
-run.glue("gap_range", f"{100 * min(gaps.values()):+.1f} to {100 * max(gaps.values()):+.1f}")
-run.glue("n_graded", f"{sum(k[1] == 'suite' for k in _cache)}")
-run.glue("suite_grade_s", _suite_s["grade"], "{:.0f}")
-run.glue("suite_sanity_s", _suite_s["sanity"], "{:.0f}")
-run.glue("sanity_steps", ", ".join(map(str, sanity_steps)))
-run.glue("square_queries", f"{square_queries}")
-run.glue("sanity_failed", ", ".join(f"{m}: {c}" for m, cs in _sanity.items() for c, v in cs.items() if not v["passed"])
-         or "none")  # fmt: skip
+R.glue(run, R.overstatement(study, gaps))
 
 # %% [markdown]
 # The document's attacks stand {glue:text}`gap_range` points above the suite on these models. The suite is not the
@@ -851,7 +366,7 @@ run.glue("sanity_failed", ", ".join(f"{m}: {c}" for m, cs in _sanity.items() for
 # {glue:text}`suite_sanity_s` s.
 
 # %%
-display(suite.sanity_table(_sanity))
+display(suite.sanity_table(study.sanity))
 
 # %% [markdown]
 # ## Figure 4: Net, WRN and WRN-RSE at growing radius
@@ -864,30 +379,16 @@ display(suite.sanity_table(_sanity))
 # no claim rests on it, and the suite (above) is what grades robustness.
 
 # %%
-wrn_rse = train("wrn", "curriculum", defense="rse", n_epochs=wide_epochs)[0]
+wrn_rse = study.train("wrn", "curriculum", defense="rse", epochs=wide_epochs)[0]
 fig4_models = {"Net": cap_runs["Net"], f"WRN-{wrn_depth}": cap_runs[f"WRN-{wrn_depth}"], "WRN-RSE": wrn_rse}
-fig4_s = pd.DataFrame(
-    {k: [pgd_scores(m, e, 2.5 * e / eval_steps, loader=fig4_loader) for e in fig4_eps] for k, m in fig4_models.items()},
-    index=fig4_eps,
-)
-fig4_s["WRN-RSE, EOT-PGD"] = [
-    pgd_scores(wrn_rse, e, 2.5 * e / eval_steps, eot=eot_samples, loader=fig4_loader) for e in fig4_eps
-]
-fig4, fig4_sd = fig4_s.map(lambda v: v.acc), fig4_s.map(lambda v: v.spread)
-nat4 = {k: pm(natural_scores(m)) for k, m in fig4_models.items()}
-fig, ax = plt.subplots()
-for i, c in enumerate(fig4.columns):
-    ax.errorbar(fig4.index, 100 * fig4[c], yerr=100 * fig4_sd[c], marker="o", ls="--" if "EOT" in c else "-",
-                color=f"C{min(i, 2)}", label=c, capsize=2)  # fmt: skip
-ax.set(xlabel="PGD radius ε", ylabel="accuracy (%)", title=f"PGD-{eval_steps} (the document's attack), growing radius")
-ax.legend()
-plots.show(fig, "fig4_wrn_rse", CHAPTER)
-display(fig4_s.map(pm).rename_axis(f"ε (accuracy %, PGD-{eval_steps}, step 2.5ε/{eval_steps})"))
+fig4_s = C.radius_curves(study, fig4_models, eot_model="WRN-RSE")
+nat4 = {k: C.pm(study.natural_scores(m)) for k, m in fig4_models.items()}
+fig = C.figures.radius_curves(fig4_s.map(lambda v: v.acc), fig4_s.map(lambda v: v.spread), eval_steps)
+run.show(fig, "fig4_wrn_rse")
+display(fig4_s.map(C.pm).rename_axis(f"ε (accuracy %, PGD-{eval_steps}, step 2.5ε/{eval_steps})"))
 
 # %% tags=["remove-cell"]
-run.glue("n_fig4", f"{n_fig4}")
-run.glue("nat4", ", ".join(f"{k} {v}%" for k, v in nat4.items()))
-run.glue("rse_fig4_gap", 100 * float((fig4["WRN-RSE"] - fig4["WRN-RSE, EOT-PGD"]).mean()), "{:.1f}")
+R.glue(run, R.radius(run.params, fig4_s, nat4))
 
 # %% [markdown]
 # Natural accuracies: {glue:text}`nat4`. Averaged over the radii, EOT lowers WRN-RSE's accuracy by
@@ -907,43 +408,14 @@ run.glue("rse_fig4_gap", 100 * float((fig4["WRN-RSE"] - fig4["WRN-RSE, EOT-PGD"]
 # step, and as many iterations as the largest budget affords, as a line.
 
 # %%
-nes_x, nes_y = nes_data.float(dev)
-nes_hits = {}  # per-image correctness under NES at each budget (for the claim's paired interval)
-with torch.no_grad():
-    for L in nes_budgets:
-        g_nes = torch.Generator().manual_seed(seed)
-        x_adv = attacks.nes_pgd(net_nat, nes_x, nes_y, nes_eps, nes_delta, L, n_samples=nes_samples,
-                                sigma=nes_sigma, generator=g_nes)  # fmt: skip
-        nes_hits[L] = (net_nat(x_adv).argmax(1) == nes_y).float()
-nes_acc = {L: float(h.mean()) for L, h in nes_hits.items()}
-pgd_iters = max(nes_budgets) // nes_samples
-x_pgd = attacks.pgd(net_nat, nes_x, nes_y, nes_eps, nes_delta, pgd_iters)
-with torch.no_grad():
-    nes_nat = float((net_nat(nes_x).argmax(1) == nes_y).float().mean())
-    pgd_hits = (net_nat(x_pgd).argmax(1) == nes_y).float()
-    pgd_level = float(pgd_hits.mean())
-fig, ax = plt.subplots()
-ax.plot(list(nes_acc), [100 * v for v in nes_acc.values()], marker="o", label="NES (black box)")
-ax.axhline(100 * pgd_level, color="C3", ls="--", label=f"white-box PGD, {pgd_iters} iterations")
-ax.axhline(100 * nes_nat, color="k", ls=":", label="natural")
-ax.set(xscale="log", xlabel="query budget L per image", ylabel="accuracy (%)", title="NES on Net")
-ax.legend()
-plots.show(fig, "fig5_nes", CHAPTER)
-display(pd.Series({f"L={k}": round(100 * v, 1) for k, v in nes_acc.items()} | {"PGD": round(100 * pgd_level, 1)},
-                  name="accuracy (%)").to_frame())  # fmt: skip
+nes_x, nes_y = study.nes_data.float(run.dev)
+nes = C.nes_attack(net_nat, nes_x, nes_y, budgets=nes_budgets, eps=nes_eps, delta=nes_delta,
+                   n_samples=nes_samples, sigma=nes_sigma, seed=seed)  # fmt: skip
+run.show(C.figures.nes_curve(nes), "fig5_nes")
+display(nes.table())
 
 # %% tags=["remove-cell"]
-run.glue("nes_samples", f"{nes_samples}")
-run.glue("nes_sigma", f"{nes_sigma:g}")
-run.glue("nes_eps", f"{nes_eps:g}")
-run.glue("nes_delta", f"{nes_delta:g}")
-run.glue("n_nes", f"{n_nes}")
-L_lo, L_hi = min(nes_budgets), max(nes_budgets)
-run.glue("nes_lo", nes_acc[L_lo], "{:.1%}")
-run.glue("nes_hi", nes_acc[L_hi], "{:.1%}")
-run.glue("nes_L_lo", f"{L_lo:,}")
-run.glue("nes_L_hi", f"{L_hi:,}")
-run.glue("pgd_level", pgd_level, "{:.1%}")
+R.glue(run, R.nes(run.params, nes))
 
 # %% [markdown]
 # With {glue:text}`nes_L_lo` queries per image NES leaves {glue:text}`nes_lo` accuracy, with
@@ -958,13 +430,8 @@ run.glue("pgd_level", pgd_level, "{:.1%}")
 # {glue:text}`n_rank` training images, as they are and centred.
 
 # %%
-rank_x = data.load_subset("cifar10", "train", n_rank, seed + 1).float()[0]
-erank_raw = C.effective_rank(rank_x)
-erank_centred = C.effective_rank(rank_x, center=True)
-lowrank_r = max(1, min(3071, int(round(erank_centred))))
-_lowrank_init["basis"], _lowrank_init["mean"] = C.principal_directions(rank_x, lowrank_r)
-del rank_x
-print(f"effective rank: {erank_raw:.0f} (raw), {erank_centred:.0f} (centred) of 3072")
+erank = study.measure_rank()  # raw, centred, and the rank of the low-rank projection (the centred one, rounded)
+print(f"effective rank: {erank[0]:.0f} (raw), {erank[1]:.0f} (centred) of 3072")
 
 # %% [markdown]
 # **Spectral normalization, a learnable low-rank projection, test-time noise.** Net (AdamW, GELU, curriculum)
@@ -975,38 +442,18 @@ print(f"effective rank: {erank_raw:.0f} (raw), {erank_centred:.0f} (centred) of 
 # and without EOT). Each is attacked like Table 2's models, with PGD at $\varepsilon$ = {glue:text}`train_eps`.
 
 # %%
-noisy_net = with_input_noise(cap_runs["Net"], test_noise)
 failed_models = {
     "Net": cap_runs["Net"],
-    "spectral normalization": train("net", "curriculum", defense="spectral")[0],
-    f"low-rank projection (rank {lowrank_r})": train("net", "curriculum", defense="lowrank")[0],
-    f"test-time noise σ={test_noise:g}": noisy_net,
+    "spectral normalization": study.train("net", "curriculum", defense="spectral")[0],
+    f"low-rank projection (rank {erank[2]})": study.train("net", "curriculum", defense="lowrank")[0],
+    f"test-time noise σ={test_noise:g}": study.with_test_noise(cap_runs["Net"]),
 }
-attacked_col = f"attacked (%), the document's {DOC_ATTACK}"
-failed_s = pd.DataFrame(
-    {
-        k: {
-            "natural (%)": natural_scores(m),
-            attacked_col: pgd_scores(m, train_eps, train_delta),
-            f"attacked (%), {DOC_ATTACK} + EOT-{eot_samples}": pgd_scores(m, train_eps, train_delta, eot=eot_samples)
-            if is_randomized(m)
-            else None,
-        }
-        for k, m in failed_models.items()
-    }
-).T
-display(failed_s.map(lambda v: "" if v is None else pm(v)))
+failed_s = C.attacked_table(study, failed_models)
+display(failed_s.map(lambda v: "" if v is None else C.pm(v)))
 t_failed = failed_s.map(lambda v: np.nan if v is None else 100 * v.acc)
 
 # %% tags=["remove-cell"]
-run.glue("erank_raw", erank_raw, "{:.0f}")
-run.glue("erank_centred", erank_centred, "{:.0f}")
-run.glue("n_rank", f"{n_rank:,}")
-run.glue("lowrank_r", f"{lowrank_r}")
-run.glue("test_noise", f"{test_noise:g}")
-tn = t_failed.loc[f"test-time noise σ={test_noise:g}"]
-run.glue("tn_nat", float(tn["natural (%)"] - t_failed.loc["Net", "natural (%)"]), "{:+.1f}")
-run.glue("tn_rob", float(tn.iloc[2] - t_failed.loc["Net", attacked_col]), "{:+.1f}")
+R.glue(run, R.failed(run.params, erank, t_failed))
 
 # %% [markdown]
 # The effective rank is {glue:text}`erank_raw` for the raw images and {glue:text}`erank_centred` once centred
@@ -1049,9 +496,9 @@ run.glue("tn_rob", float(tn.iloc[2] - t_failed.loc["Net", attacked_col]), "{:+.1
 
 # %%
 pct = lambda v: f"{100 * v:.1f}%"  # noqa: E731
-nat_row = t_sec1.loc["natural"]
-g_nat, g_fix, g_cur = graded(net_nat), graded(sec1[fixed_key]), graded(sec1["curriculum"])
-on_suite = f"{SUITE}, first {n_suite} test images"
+nat_row, cur, fix = t_sec1.loc["natural"], t_sec1.loc["curriculum"], t_sec1.loc[fixed_key]
+g_nat, g_fix = study.graded(net_nat), study.graded(sec1[fixed_key])
+on_suite = f"{study.suite_name}, first {n_suite} test images"
 run.claim(
     "adv_training_raises_robustness",
     claims.paired(g_fix.robust, g_nat.robust),
@@ -1062,7 +509,7 @@ run.claim(
 )
 run.claim(
     "adv_training_costs_natural",
-    claims.paired(natural_scores(net_nat), natural_scores(sec1[fixed_key])),
+    claims.paired(study.natural_scores(net_nat), study.natural_scores(sec1[fixed_key])),
     ours=f"natural accuracy {pct(nat_row['natural'])} (natural training) vs {pct(fix['natural'])} (PGD training at "
     f"ε={train_eps:g}), {n_test} test images",
     eps=train_eps,
@@ -1078,59 +525,68 @@ run.claim(
     f"comparison): {cur_vs_strong.text()}",
     eps=train_eps,
 )
+
+# %%
+n = run.numbers  # what the prose cites, as recorded
 run.claim(
     "bigger_more_robust",
-    claims.paired(graded(cap_runs["BigNet"]).robust, graded(cap_runs["Net"]).robust),
-    ours=f"BigNet {pct(suite_big)} vs Net {pct(suite_net)} ({on_suite}); document's battery: aggregated score "
-    f"{score_big:.0f} vs {score_net:.0f} (mean {pct(rob_big)} vs {pct(rob_net)}), rank correlation of size and "
-    f"battery score over five models {rank_corr:+.2f}",
+    claims.paired(study.graded(cap_runs["BigNet"]).robust, study.graded(cap_runs["Net"]).robust),
+    ours=f"BigNet {pct(n['suite_big'])} vs Net {pct(n['suite_net'])} ({on_suite}); document's battery: aggregated "
+    f"score {n['score_big']:.0f} vs {n['score_net']:.0f} (mean {pct(rob_big)} vs {pct(rob_net)}), rank correlation "
+    f"of size and battery score over five models {n['rank_corr']:+.2f}",
 )
 run.claim(
     "flip_raises_robustness",
-    claims.paired(graded(aug_runs["Horizontal flip only"]).robust, graded(aug_runs["Nothing"]).robust),
-    ours=f"{pct(suite_none)} (nothing) -> {pct(suite_flip)} (flip); {pct(suite_full)} (full pipeline) ({on_suite}). "
-    f"Document's battery, aggregated score over our {len(battery_eps) * len(battery_delta)} cells: "
-    f"{score_none:.0f} -> {score_flip:.0f}; {score_full:.0f}",
+    claims.paired(study.graded(aug_runs["Horizontal flip only"]).robust, study.graded(aug_runs["Nothing"]).robust),
+    ours=f"{pct(n['suite_none'])} (nothing) -> {pct(n['suite_flip'])} (flip); {pct(n['suite_full'])} (full "
+    f"pipeline) ({on_suite}). Document's battery, aggregated score over our {n['n_cells']} cells: "
+    f"{n['score_none']:.0f} -> {n['score_flip']:.0f}; {n['score_full']:.0f}",
 )
 d0, d1 = t_drop.iloc[0], t_drop.iloc[1]
 run.claim(
     "dropout_more_robust",
-    claims.paired(graded(drop_model).robust, graded(cap_runs["BigNet"]).robust),
+    claims.paired(study.graded(drop_model).robust, study.graded(cap_runs["BigNet"]).robust),
     ours=f"robust {pct(d1['suite'])} with dropout vs {pct(d0['suite'])} without ({on_suite}); natural "
     f"{pct(d1['natural'])} vs {pct(d0['natural'])}; document's battery score {d1['score']:.0f} vs {d0['score']:.0f}",
     rate=dropout,
 )
+
+# %%
+pm, graded = C.pm, t2.graded
 t2_words = {
-    k: f"suite with EOT-{eot_samples} ({on_suite}; means over {evaluate.MIN_DRAWS} noise draws): {k} "
-    f"{pm(t2_suite[k])}% vs BigNet {pm(t2_suite['BigNet'])}%; the document's {DOC_ATTACK} on {n_test} images: "
-    f"{pm(t2_doc[k])}% vs {pm(t2_doc['BigNet'])}%, with EOT {pm(t2_eot[k])}%"
+    k: f"suite with EOT-{eot_samples} ({on_suite}; means over {n['min_draws']} noise draws): {k} {pm(graded[k])}% "
+    f"vs BigNet {pm(graded['BigNet'])}%; the document's {study.doc_attack} on {n_test} images: {pm(t2.doc[k])}% vs "
+    f"{pm(t2.doc['BigNet'])}%, with EOT {pm(t2.eot[k])}%"
     for k in ("BigNet-PNI", "BigNet-RSE")
 }
-run.claim("rse_gain", claims.paired(t2_suite["BigNet-RSE"].robust, t2_suite["BigNet"].robust),
-          ours=t2_words["BigNet-RSE"])  # fmt: skip
+run.claim("rse_gain", claims.paired(graded["BigNet-RSE"].robust, graded["BigNet"].robust), ours=t2_words["BigNet-RSE"])
+nat_rse, nat_big = study.natural_scores(t2_models["BigNet-RSE"]), study.natural_scores(t2_models["BigNet"])
 run.claim(
     "rse_costs_natural",
-    claims.paired(natural_scores(t2_models["BigNet-RSE"]), natural_scores(t2_models["BigNet"])),
-    ours=f"natural accuracy on {n_test} test images: BigNet-RSE {pm(natural_scores(t2_models['BigNet-RSE']))}% "
-    f"(means over {evaluate.MIN_DRAWS} noise draws) vs BigNet {pm(natural_scores(t2_models['BigNet']))}%",
+    claims.paired(nat_rse, nat_big),
+    ours=f"natural accuracy on {n_test} test images: BigNet-RSE {pm(nat_rse)}% (means over {n['min_draws']} noise "
+    f"draws) vs BigNet {pm(nat_big)}%",
 )
-run.claim("pni_no_gain", claims.paired(t2_suite["BigNet-PNI"].robust, t2_suite["BigNet"].robust),
+run.claim("pni_no_gain", claims.paired(graded["BigNet-PNI"].robust, graded["BigNet"].robust),
           ours=t2_words["BigNet-PNI"])  # fmt: skip
+
+# %%
+L_lo, L_hi = min(nes_budgets), max(nes_budgets)
 gap_ratio = claims.bootstrap(lambda lo, hi, p: (hi.mean() - p.mean()) / max(lo.mean() - p.mean(), 1e-9),
-                             nes_hits[L_lo], nes_hits[L_hi], pgd_hits, unit="x",
+                             nes.hits[L_lo], nes.hits[L_hi], nes.pgd_hits, unit="x",
                              method=f"paired bootstrap over {n_nes} test images")  # fmt: skip
 run.claim(
     "nes_approaches_pgd",
     gap_ratio,
-    ours=f"Net on {n_nes} test images (natural {pct(nes_nat)}): NES leaves {pct(nes_acc[L_lo])} at L={L_lo}, "
-    f"{pct(nes_acc[L_hi])} at L={L_hi}; white-box PGD-{pgd_iters} {pct(pgd_level)}",
+    ours=f"Net on {n_nes} test images (natural {pct(nes.natural)}): NES leaves {pct(nes.acc[L_lo])} at L={L_lo}, "
+    f"{pct(nes.acc[L_hi])} at L={L_hi}; white-box PGD-{nes.pgd_iters} {pct(nes.pgd_level)}",
     lo=L_lo,
     hi=L_hi,
 )
 run.check(
     "eot_at_least_as_strong",
-    all(t2_eot[k].acc <= t2_doc[k].acc for k in t2_eot),
-    ours="; ".join(f"{k}: {pm(t2_doc[k])}% without EOT, {pm(t2_eot[k])}% with EOT-{eot_samples}" for k in t2_eot),
+    all(t2.eot[k].acc <= t2.doc[k].acc for k in t2.eot),
+    ours="; ".join(f"{k}: {pm(t2.doc[k])}% without EOT, {pm(t2.eot[k])}% with EOT-{eot_samples}" for k in t2.eot),
 )
 run.verdicts()
 

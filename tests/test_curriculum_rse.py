@@ -4,12 +4,19 @@ effective rank."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
 import pytest
 import torch
 import torch.nn.functional as F
+import yaml
 from torch import nn
 
-from helpers.core import attacks, evaluate, models
+from helpers import experiment
+from helpers.core import attacks, data, evaluate, models, suite
+from helpers.core import params as P
 from helpers.core.models import cifar_nets, noise
 from helpers.core.models.convvit import ConvViT
 from helpers.core.models.wrn import WideResNet
@@ -277,7 +284,233 @@ def test_spectral_normalization_bounds_each_layer():
             assert torch.linalg.matrix_norm(m.weight.detach(), ord=2) == pytest.approx(1.0, abs=0.05)
 
 
-def test_trade_off_is_a_pareto_improvement_at_a_resolution():
-    assert C.trade_off(0.5, 0.2, 0.3, 0.2, 0.05)
-    assert not C.trade_off(0.5, 0.1, 0.3, 0.2, 0.05)  # robust accuracy lost by more than the resolution
-    assert not C.trade_off(0.32, 0.21, 0.3, 0.2, 0.05)  # within the resolution: no improvement
+# ---------------------------------------------------------------- the chapter's parameters
+NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "02_curriculum_rse.py"
+
+
+def _defaults(**over):
+    from helpers.sweep.grid import notebook_parameters
+
+    return {**notebook_parameters(NOTEBOOK), "profile": "ci", "device": "cpu", **over}
+
+
+@pytest.mark.parametrize("profile", ["quick", "ci", "full"])
+def test_every_profile_passes_the_chapters_rules(profile):
+    path = NOTEBOOK.parents[1] / "params" / profile / "02_curriculum_rse.yaml"
+    values = P.validate(_defaults(**(yaml.safe_load(path.read_text()) or {})), C.PARAMETERS)
+    C.check_parameters(values)
+    # one rule per parameter of the notebook, in the parameters cell's order (the run record keeps it)
+    assert list(C.PARAMETERS) == [k for k in _defaults() if k not in ("profile", "seed", "device")]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "needle"),
+    [
+        ({"n_battery": 1001}, r"n_battery must be an integer in \[50, 1000\]"),
+        ({"n_suite": 20}, r"n_suite must be an integer in \[50, "),
+        ({"width_big": 6}, "width_big must exceed width_net=6"),
+        ({"wrn_depth": 12}, "wrn_depth must be 6n"),
+        ({"vit_small": [1, 30]}, "vit_small must be"),
+        ({"vit_large": [1, 32, 2]}, "vit_large must be"),
+        ({"nes_samples": 51}, "nes_samples must be even"),
+        ({"nes_budgets": [50, 300]}, r"nes_budgets\[0\] must be an integer in \[100"),
+        ({"battery_delta": [0.01, 0.0]}, r"battery_delta\[1\] must be in \(0"),
+        ({"suite_budget": "huge"}, "suite_budget must be one of"),
+        ({"device": "cuda:x"}, "device must be one of"),
+    ],
+)
+def test_a_bad_parameter_is_named_before_any_compute(tmp_path, monkeypatch, overrides, needle):
+    monkeypatch.setenv("HELPERS_RESULTS", str(tmp_path / "results"))
+    monkeypatch.setenv("HELPERS_CACHE", str(tmp_path / "cache"))
+    with pytest.raises(ValueError, match=needle):
+        experiment.start("02_curriculum_rse", "test", _defaults(**overrides), C.PARAMETERS, check=C.check_parameters)
+    assert not (tmp_path / "cache").exists()  # nothing loaded, trained or saved
+
+
+# ---------------------------------------------------------------- the chapter's study on tiny synthetic data
+TINY = {
+    "n_train": 200, "n_test": 60, "n_battery": 50, "n_fig4": 50, "n_suite": 50, "n_nes": 10, "batch_size": 20,
+    "epochs": 2, "defense_epochs": 1, "wide_epochs": 1, "width_net": 2, "width_big": 3, "iter_scale": 0.1,
+    "train_steps": 1, "battery_eps": [0.01, 0.1], "battery_delta": [0.005, 0.05], "battery_steps": 2,
+    "eval_steps": 2, "eot_samples": 2, "fig4_eps": [0.01, 0.1], "rse_passes": 2, "suite_budget": "reduced",
+    "sanity_steps": [1, 2], "square_queries": 2,
+}  # fmt: skip
+
+
+def _images(n: int, seed: int) -> data.TensorData:
+    """CIFAR-shaped uint8 images whose brightness tells the class (a tiny net learns it in two epochs)."""
+    g = torch.Generator().manual_seed(seed)
+    y = torch.arange(n) % 10
+    x = (torch.rand(n, 3, 32, 32, generator=g) * 10 + 25 * y.view(-1, 1, 1, 1)).to(torch.uint8)
+    return data.TensorData(x, y, tuple(map(str, range(10))))
+
+
+def _study(root: Path, **over) -> C.Study:
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("HELPERS_RESULTS", str(root / "results"))
+        run = experiment.start("02_curriculum_rse", "test", _defaults(**TINY, **over), C.PARAMETERS,
+                               check=C.check_parameters)  # fmt: skip
+    return C.Study(run, _images(200, 0), _images(60, 1))
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    """A study on synthetic data, its cache in a temporary folder, and the natural Net trained there."""
+    root = tmp_path_factory.mktemp("curriculum")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("HELPERS_CACHE", str(root / "cache"))
+        study = _study(root)
+        net = study.train("net", "natural", opt="sgd", activation="relu")[0]
+        yield root, study, net
+
+
+def test_train_trains_once_per_configuration_and_a_new_run_loads_it(tiny, monkeypatch):
+    root, study, net = tiny
+    monkeypatch.setenv("HELPERS_CACHE", str(root / "cache"))
+    again, history = study.train("net", "natural", opt="sgd", activation="relu")
+    assert again is net and not net.training and len(history) == 2
+    fixed = study.train("net", "fixed", opt="sgd", activation="relu")[0]
+    assert fixed is not net and C.model_key(fixed) != C.model_key(net)
+    names = sorted(p.name for p in (root / "cache" / "checkpoints").glob("*.pt"))
+    assert [n.rsplit("-", 1)[0] for n in names] == [
+        "02_curriculum_rse-net-fixed-sgd-relu-none-none", "02_curriculum_rse-net-natural-sgd-relu-none-none"
+    ]  # fmt: skip
+    loaded = _study(root).train("net", "natural", opt="sgd", activation="relu")[0]  # a fresh run: from the cache
+    weights = zip(loaded.state_dict().values(), net.state_dict().values(), strict=True)
+    assert loaded is not net and all(torch.equal(a, b) for a, b in weights)
+    assert len(list((root / "cache" / "checkpoints").glob("*.pt"))) == 2
+    with pytest.raises(ValueError, match="^scheme"):
+        study.train("net", "madry")
+    with pytest.raises(ValueError, match="^arch"):
+        study.train("resnet", "natural")
+
+
+def test_scores_are_computed_once_and_do_not_depend_on_what_was_scored_before(tiny, monkeypatch):
+    root, study, net = tiny
+    monkeypatch.setenv("HELPERS_CACHE", str(root / "cache"))
+    noisy = study.with_test_noise(net)  # randomized: its scores draw noise from the global generator
+    assert study.draws(noisy) == evaluate.MIN_DRAWS and study.draws(net) == 1
+    first = study.natural_scores(noisy)
+    assert study.natural_scores(noisy) is first and first.draws == evaluate.MIN_DRAWS
+    grid = study.grid(noisy)
+    other = _study(root)
+    net2 = other.train("net", "natural", opt="sgd", activation="relu")[0]
+    noisy2 = other.with_test_noise(net2)
+    other.pgd_scores(noisy2, 0.05, 0.02)  # a different score first, then the global generator disturbed
+    torch.rand(1000)
+    pd.testing.assert_frame_equal(other.grid(noisy2), grid)
+    assert torch.equal(other.natural_scores(noisy2).hits, first.hits)
+    with pytest.raises(ValueError, match="study_key"):
+        C.model_key(nn.Linear(2, 2))
+    with pytest.raises(ValueError, match="^loader"):
+        study.pgd_scores(net, 0.03, 0.01, loader="train")
+
+
+def test_summary_is_the_battery_and_the_suite(tiny, monkeypatch):
+    root, study, net = tiny
+    monkeypatch.setenv("HELPERS_CACHE", str(root / "cache"))
+    grid, p = study.grid(net), study.p
+    assert grid.shape == (2, 2) and list(grid.index) == p["battery_eps"] and list(grid.columns) == p["battery_delta"]
+    s = study.summary(net, suite_too=True)
+    assert s["natural"] == study.natural(net) > 0.2  # the tiny net learnt the classes' brightness
+    assert s["battery"] == pytest.approx(grid.to_numpy().mean()) and s["score"] == pytest.approx(100 * grid.sum().sum())
+    cells = [study.pgd_scores(net, p["train_eps"], d, loader="suite", steps=p["battery_steps"]).acc
+             for d in p["battery_delta"]]  # fmt: skip
+    assert s["cell"] == min(cells) and s["gap"] == pytest.approx(s["cell"] - s["suite"])
+    assert s["suite"] == study.graded(net).robust_accuracy <= study.graded(net).clean.acc
+    table = study.summaries({"a": net, "b": net}, suite_too=("a",))
+    assert table.loc["a", "suite"] == s["suite"] and np.isnan(table.loc["b", "suite"])
+    shown = study.scaled(table)
+    assert shown.loc["a", "natural (%)"] == pytest.approx(round(100 * s["natural"], 1))
+    assert f"robust (%), suite {study.suite_name}" in shown.columns
+
+
+def test_tables_of_the_randomized_defences(tiny, monkeypatch):
+    root, study, net = tiny
+    monkeypatch.setenv("HELPERS_CACHE", str(root / "cache"))
+    models = {
+        "BigNet": study.train("bignet", "fixed", epochs=1)[0],
+        "BigNet-PNI": study.train("bignet", "fixed", defense="pni", epochs=1)[0],
+        "BigNet-RSE": study.train("bignet", "fixed", defense="rse", epochs=1)[0],
+    }
+    for m in models.values():  # stand-in grades in the run's score cache (the suite itself is tested elsewhere)
+        pgd = study.pgd_scores(m, study.p["train_eps"], 0.01, loader="suite")
+        stand_in = suite.Grade(suite.Suite.make(study.p["train_eps"]), pgd, {"pgd": pgd}, pgd)
+        study.run.scored((C.model_key(m), "suite"), lambda g=stand_in: g)
+    t2 = C.table2(study, models)
+    assert all(t2.graded[k] is study.graded(m) for k, m in models.items())  # scored once, then reused
+    assert set(t2.eot) == {"BigNet-PNI", "BigNet-RSE"} and list(t2.frame.index) == list(models)
+    for k, m in models.items():
+        suite_pgd = study.pgd_scores(m, study.p["train_eps"], study.p["train_delta"], loader="suite").acc
+        assert t2.gap[k] == pytest.approx(suite_pgd - t2.graded[k].robust_accuracy)
+    assert t2.frame.loc["BigNet", "natural, document (%)"] == 53.32
+    numbers = C.report.randomness(study.p, t2, study.summaries({"a": net, "b": net}, suite_too=True))
+    gain = numbers["rse_gain_eot"][0] / 100
+    assert gain == pytest.approx(t2.eot["BigNet-RSE"].acc - t2.doc["BigNet"].acc)
+    assert numbers["drop_delta_suite"][0] == 0 and numbers["doc_reach"] == "2 × 0.008 = 0.016"
+    assert "cannot even reach" in numbers["doc_reach_note"]  # 2 steps of 0.008 stay inside eps 0.03
+    attacked = C.attacked_table(study, {"Net": net, "noisy": study.with_test_noise(net)})
+    assert attacked.iloc[0, 2] is None and attacked.iloc[1, 2].draws == evaluate.MIN_DRAWS
+    curves = C.radius_curves(study, {"Net": net, "RSE": models["BigNet-RSE"]}, eot_model="RSE")
+    assert list(curves.columns) == ["Net", "RSE", "RSE, EOT-PGD"] and list(curves.index) == study.p["fig4_eps"]
+
+
+def test_overstatement_records_every_model_with_the_documents_number(tiny, monkeypatch):
+    root, study, net = tiny
+    monkeypatch.setenv("HELPERS_CACHE", str(root / "cache"))
+    fixed = study.train("net", "fixed", opt="sgd", activation="relu")[0]
+    table, gaps = C.overstatement(study, {"natural": net, "fixed (Table 2)": fixed}, table2_names=["fixed (Table 2)"])
+    assert [m["name"] for m in study.run.models] == ["natural", "fixed (Table 2)"] and set(study.sanity) == set(gaps)
+    assert table.loc["natural", "document's attack"].startswith("battery's PGD-2")
+    assert table.loc["fixed (Table 2)", "document's attack"] == f"Table 2's {study.doc_attack}"
+    assert gaps["natural"] == pytest.approx(study.cell_scores(net).acc - study.graded(net).robust_accuracy)
+    numbers = C.report.overstatement(study, gaps)
+    assert numbers["n_graded"] == str(study.n_graded) and study.n_graded >= 2
+    assert (root / "cache" / study.run.models[0]["checkpoint"]).exists()
+
+
+def test_report_glue_keeps_values_and_formats():
+    calls = []
+
+    class FakeRun:
+        def glue(self, name, value, fmt=None):
+            calls.append((name, value, fmt))
+
+    C.report.glue(FakeRun(), {"a": (0.5, "{:.1%}"), "b": "text"})
+    assert calls == [("a", 0.5, "{:.1%}"), ("b", "text", None)]
+    assert C.se_difference(100) == pytest.approx(0.0707, abs=1e-4)
+
+
+def test_schedule_table_follows_the_schedule():
+    table = C.schedule_table(5, 0.5)
+    assert list(table.index) == [1, 2, 3, 4, 5] and table["t"].tolist() == [0, 0.2, 0.4, 0.6, 0.8]
+    assert table["ε"].is_monotonic_increasing and table["ε"].iloc[-1] < 0.1  # the last epoch trains below 0.1
+    assert table["iterations"].tolist() == [C.schedule(t, iter_scale=0.5)[1] for t in table["t"]]
+
+
+def test_nes_attack_and_its_reference():
+    torch.manual_seed(0)
+    model = _Smooth().eval()
+    x, y = torch.rand(12, 3, 8, 8), torch.randint(0, 10, (12,))
+    kw = {"budgets": [100, 400], "eps": 0.1, "delta": 0.02, "n_samples": 50, "sigma": 1e-3, "seed": 0}
+    result = C.nes_attack(model, x, y, **kw)
+    assert result.pgd_iters == 8 and set(result.hits) == {100, 400} and result.hits[100].shape == (12,)
+    assert result.acc[400] <= result.natural and result.pgd_level <= result.natural
+    assert torch.equal(C.nes_attack(model, x, y, **kw).hits[400], result.hits[400])  # seeded directions
+    assert list(result.table().index) == ["L=100", "L=400", "PGD"]
+    numbers = C.report.nes({"nes_budgets": [100, 400], "nes_samples": 50, "nes_sigma": 1e-3, "nes_eps": 0.1,
+                            "nes_delta": 0.02, "n_nes": 12}, result)  # fmt: skip
+    assert numbers["nes_hi"] == (result.acc[400], "{:.1%}") and numbers["nes_L_lo"] == "100"
+
+
+def test_figures_draw_what_they_are_given():
+    import matplotlib.pyplot as plt
+
+    grid = pd.DataFrame([[0.5, 0.4], [0.2, 0.1]], index=[0.01, 0.1], columns=[0.005, 0.05])
+    fig = C.figures.battery_heatmap(grid, 0.6, 3)
+    assert len(fig.axes[0].texts) == 4 and fig.axes[0].texts[0].get_text() == "50.0"
+    fig = C.figures.capacity({"a": grid, "b": grid, "c": grid}, [0.01, 0.1], [0.005, 0.05])
+    assert len(fig.axes) == 2 and all(len(ax.lines) == 3 for ax in fig.axes)
+    table = pd.DataFrame({"natural": [0.9, 0.8], "battery": [0.2, 0.5], "suite": [0.0, 0.3]}, index=["n", "a"])
+    assert len(C.figures.trade_off(table, 0.03).axes[0].collections) == 4  # two markers per model
+    plt.close("all")
