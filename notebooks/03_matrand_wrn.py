@@ -73,92 +73,22 @@ sanity_steps = [5, 10, 40]  # PGD iterations of the "more steps never raise accu
 square_queries = 300  # queries of the Square black-box check (on the images the suite leaves standing)
 
 # %% tags=["remove-cell"]
-# Validate every parameter before any compute: a bad value stops here with a message naming it.
-from helpers.core import params as P
-
-P.check_profile(profile)
-P.check_int("seed", seed, low=0)
-P.check_choice("device", device, ("auto", "cpu", "cuda", "mps"))
-P.check_int("n_train", n_train, low=200, high=50000)
-P.check_int("n_test", n_test, low=50, high=10000)
-P.check_real("val_fraction", val_fraction, low=0.0, high=0.5, low_open=True)
-P.check_int("batch_size", batch_size, low=2)
-P.check_nonnegative("weight_decay", weight_decay)
-P.check_real("eps", eps, low=0.0, high=1.0, low_open=True)
-P.check_positive("alpha", alpha)
-P.check_positive("eps_l2", eps_l2)
-P.check_positive("alpha_l2", alpha_l2)
-P.check_int("train_steps", train_steps, low=1)
-P.check_int("eval_steps", eval_steps, low=1)
-P.check_int("eot_samples", eot_samples, low=2)
-P.check_real("noise_sigma", noise_sigma, low=0.0, high=1.0, low_open=True)
-P.check_int("basic_width", basic_width, low=1)
-P.check_int("basic_epochs", basic_epochs, low=2)
-P.check_positive("basic_lr", basic_lr)
-_frac = lambda n, v: P.check_real(n, v, low=0.0, high=1.0, low_open=True, high_open=True)  # noqa: E731
-P.check_list("basic_milestones", basic_milestones, _frac)
-P.check_list("eps_sweep", eps_sweep, lambda n, v: P.check_real(n, v, low=0.0, high=1.0), min_len=3)
-for _name in ("wrn_width", "wider_width", "resnet20_width", "vgg_width", "overfit_width"):
-    P.check_int(_name, globals()[_name], low=1)
-P.check_int("epochs", epochs, low=2)
-P.check_positive("lr", lr)
-P.check_list("milestones", milestones, _frac)
-if not isinstance(mat_max, bool):
-    raise ValueError(f"mat_max must be True or False (got {mat_max!r})")
-P.check_fraction("natural_fraction", natural_fraction)
-P.check_choice("overfit_model", overfit_model, ("basicnet", "resnet20", "resnet18", "vgg11"))
-P.check_int("overfit_n_train", overfit_n_train, low=100)
-P.check_int("overfit_epochs", overfit_epochs, low=3)
-P.check_positive("overfit_lr", overfit_lr)
-P.check_list("overfit_milestones", overfit_milestones, _frac)
-P.check_int("n_test_curve", n_test_curve, low=50, high=n_test)
-P.check_int("curve_steps", curve_steps, low=1)
-P.check_choice("suite_budget", suite_budget, ("reduced", "full"))
-P.check_int("n_suite", n_suite, low=20, high=n_test)
-P.check_list("sanity_steps", sanity_steps, lambda n, v: P.check_int(n, v, low=1), min_len=2)
-P.check_int("square_queries", square_queries, low=1)
-if eps not in eps_sweep or not any(e < eps for e in eps_sweep) or not any(e > eps for e in eps_sweep):
-    raise ValueError(f"eps_sweep must hold eps={eps} and radii on both sides of it (got {eps_sweep})")
-if wider_width <= wrn_width:
-    raise ValueError(f"wider_width must exceed wrn_width={wrn_width} (got {wider_width})")
-if overfit_n_train > round(n_train * (1 - val_fraction)):
-    raise ValueError(f"overfit_n_train must be at most the training split, {round(n_train * (1 - val_fraction))}")
-
-# %% tags=["remove-cell"]
+# Validate every parameter (a bad value stops here with a message naming it), then pick the device, seed every
+# generator and open the run record: helpers.experiment.start, with this chapter's rules (helpers.papers.matrand).
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import torch
 from IPython.display import display
 
-from helpers import claims
-from helpers.core import data, evaluate, models, plots, suite, training
-from helpers.core.device import get_device, seed_everything
-from helpers.core.models.noise import noise_parameters, noise_scales, with_input_noise
+from helpers import claims, experiment
+from helpers.core import data, models, suite
+from helpers.core.models.noise import with_input_noise
 from helpers.papers import matrand
-from helpers.results import Run
 
-CHAPTER = "03_matrand_wrn"
-dev = get_device(None if device == "auto" else device)
-gen = seed_everything(seed)
-plots.use_style()
-PARAMS = [
-    "n_train", "n_test", "val_fraction", "batch_size", "weight_decay", "eps", "alpha", "eps_l2", "alpha_l2",
-    "train_steps", "eval_steps", "eot_samples", "noise_sigma", "basic_width", "basic_epochs", "basic_lr",
-    "basic_milestones", "eps_sweep", "wrn_width", "wider_width", "resnet20_width", "vgg_width", "epochs", "lr",
-    "milestones", "mat_max", "natural_fraction", "overfit_model", "overfit_width", "overfit_n_train",
-    "overfit_epochs", "overfit_lr", "overfit_milestones", "n_test_curve", "curve_steps", "suite_budget", "n_suite",
-    "sanity_steps", "square_queries",
-]  # fmt: skip
-run = Run(
-    CHAPTER,
-    "MAT-Rand and wide ResNets",
-    profile=profile,
-    seed=seed,
-    device=dev,
-    params={k: globals()[k] for k in PARAMS},
+run = experiment.start(
+    "03_matrand_wrn", "MAT-Rand and wide ResNets", globals(), matrand.PARAMETERS, check=matrand.check_parameters
 )
-run.banner()
 
 # %% [markdown]
 # ## Set-up
@@ -196,135 +126,28 @@ run.banner()
 # crafts a training batch runs on the model in eval mode (BatchNorm running statistics).
 
 # %% tags=["remove-cell"]
+dev = run.dev
 train_all = data.load_subset("cifar10", "train", n_train, seed)
 train_data, val_data = data.split_off(train_all, val_fraction, seed)
 test_data = data.load_subset("cifar10", "test", n_test, seed)
 curve_data = data.load_subset("cifar10", "test", n_test_curve, seed)
-train_loader = data.Loader(train_data, batch_size, shuffle=True, seed=seed, device=dev)
 val_loader = data.Loader(val_data, 500, device=dev)
 curve_loader = data.Loader(curve_data, 500, device=dev)
 
 train_threat = matrand.Threat(eps, alpha, eps_l2, alpha_l2, train_steps)
-eval_threat = matrand.Threat(eps, 2.5 * eps / eval_steps, eps_l2, 2.5 * eps_l2 / eval_steps, eval_steps)
-curve_threat = matrand.Threat(eps, 2.5 * eps / curve_steps, eps_l2, 2.5 * eps_l2 / curve_steps, curve_steps)
+eval_threat = matrand.Threat.evaluation(eps, eps_l2, eval_steps)  # step 2.5 eps / steps, random start
+curve_threat = matrand.Threat.evaluation(eps, eps_l2, curve_steps)
 curve_attack = matrand.attacks_for(curve_threat)["pgd_linf"]
-# Every accuracy of the tables: the document's attacks on all test images, the suite on n_suite of them.
+# Every network is trained (or loaded) once; every accuracy of the tables: the document's attacks on all test
+# images, the suite on n_suite of them.
+trainer = matrand.Trainer(run, train_threat, train_data, val_loader, curve_loader, curve_attack)
 G = matrand.Grader(eval_threat, test_data, n_suite, budget=suite_budget, eot_samples=eot_samples, device=dev, seed=seed)
 ROW = G.labels()  # row labels naming each attack (deterministic networks)
 ROW_R = G.labels(randomized=True)  # ... in tables with randomized networks (EOT, mean over noise draws)
-SE = 0.5 / np.sqrt(n_test)  # standard error of an accuracy near 50% on the test subset
-SE_DIFF = np.sqrt(2) * SE  # ... and of the difference of two such accuracies
-SE_S = 0.5 / np.sqrt(n_suite)  # the same on the suite's images
-SE_S_DIFF = np.sqrt(2) * SE_S
-LABELS = {"natural": "natural", "pgd_linf": "l-inf PGD", "pgd_l2": "l2 PGD", "fgsm": "l-inf FGSM"}
-for _k, _v in {
-    "n_train": f"{len(train_all):,}",
-    "n_val": f"{len(val_data):,}",
-    "n_test": f"{n_test:,}",
-    "eps": f"{eps:g}",
-    "eps_l2": f"{eps_l2:g}",
-    "alpha": f"{alpha:g}",
-    "train_steps": f"{train_steps}",
-    "eval_steps": f"{eval_steps}",
-    "eot_samples": f"{eot_samples}",
-    "weight_decay": f"{weight_decay:g}",
-    "batch_size": f"{batch_size}",
-    "se_pts": f"{100 * SE:.1f}",
-    "se_diff_pts": f"{100 * SE_DIFF:.1f}",
-    "se_suite_pts": f"{100 * SE_S:.1f}",
-    "se_suite_diff_pts": f"{100 * SE_S_DIFF:.1f}",
-    "suite_budget": suite_budget,
-    "n_suite": f"{n_suite:,}",
-    "n_draws": f"{G.draws}",
-}.items():
-    run.glue(_k, _v)
-
-_models: dict[str, tuple] = {}
-
-
-def train(
-    arch: str,
-    width: int,
-    scheme: str,
-    *,
-    n_epochs: int,
-    lr0: float,
-    drops: list[float],
-    eps_train: float = eps,
-    train_set: data.TensorData | None = None,
-    early_stop: bool = False,
-    curve: bool = False,
-    learning_curve: bool = False,
-) -> tuple[torch.nn.Module, list[dict], dict | None]:
-    """Train (or load from the checkpoint cache) one configuration; returns (model, history, selected epoch).
-
-    ``early_stop``: robust validation every epoch, and the model returned is the epoch with the best robust
-    validation accuracy (the selected epoch's dict also names the checkpoint, which holds the last epoch).
-    ``curve``: record the test-set robust accuracy per epoch (for a figure only).
-    ``learning_curve``: record clean validation accuracy and the noise scales per epoch.
-    """
-    tset = train_set if train_set is not None else train_data
-    eps_train = 0.0 if scheme == "natural" else eps_train  # one natural model: Table 1's and Fig. 1's radius 0
-    cfg = {
-        "arch": arch, "width": width, "scheme": scheme, "epochs": n_epochs, "lr": lr0, "milestones": drops,
-        "threat": train_threat.with_eps(eps_train).config(), "batch_size": batch_size, "wd": weight_decay,
-        "n_train": len(tset), "n_train_all": n_train, "val_fraction": val_fraction, "seed": seed,
-        "natural_fraction": natural_fraction if scheme == "recipe" else None, "early_stop": early_stop,
-        "curve": [n_test_curve, curve_steps] if curve else None, "learning_curve": learning_curve,
-        "val": [curve_steps] if early_stop else None,
-    }  # fmt: skip
-    key = training.config_hash(cfg)
-    if key in _models:
-        return _models[key]
-    torch.manual_seed(seed)
-    model = models.build(arch, "cifar10", width).to(dev)
-    scales, rest = noise_parameters(model)
-    groups = [{"params": rest, "weight_decay": weight_decay}]
-    if scales:
-        groups.append({"params": scales, "weight_decay": 0.0})
-    opt = torch.optim.SGD(groups, lr=lr0, momentum=0.9)
-    sched = matrand.step_schedule(opt, n_epochs, drops)
-    adversary = matrand.make_adversary(
-        scheme, train_threat.with_eps(eps_train), natural_fraction=natural_fraction, seed=seed
-    )
-    loader = data.Loader(tset, batch_size, shuffle=True, seed=seed, device=dev)
-    ckpt = training.checkpoint_path(f"{CHAPTER}-{arch}-{scheme}", cfg)
-    tag = f"{arch}/{scheme}" + (f" ε={eps_train:g}" if scheme != "natural" else "")
-
-    def log(epoch: int, row: dict) -> None:
-        if adversary is not None:
-            row.update({f"batches_{k}": float(v) for k, v in adversary.counts.items()})
-        if scales:
-            row["noise_scale"] = float(np.mean(noise_scales(model)))
-
-    common = dict(optimizer=opt, scheduler=sched, epochs=n_epochs, adversary=adversary, seed=seed, desc=tag)
-    best = None
-    if early_stop:
-        test_curve = (lambda m: evaluate.accuracy(m, curve_loader, curve_attack, desc="test curve")) if curve else None
-        history, best = matrand.fit_selected(
-            model, loader, val_loader, val_attack=curve_attack, checkpoint=ckpt, test_curve=test_curve,
-            on_epoch_end=log, **common,
-        )  # fmt: skip
-        best["checkpoint"] = ckpt  # it also holds the last epoch's weights
-    else:
-        history = training.fit(
-            model, loader, val=val_loader if learning_curve else None, checkpoint=ckpt, on_epoch_end=log, **common
-        )
-    model.eval()
-    _models[key] = (model, history, best)
-    return _models[key]
-
-
-def side_by_side(acc: pd.DataFrame, spread: pd.DataFrame, doc: dict[str, list[float]]) -> pd.DataFrame:
-    """Our table (accuracies in %, ± the spread between noise draws) next to the document's, which has numbers for
-    the natural images and its own three attacks only."""
-    labels = ROW_R if ROW_R["natural"] in acc.index else ROW
-    theirs = pd.DataFrame(doc, index=[labels[a] for a in matrand.ATTACK_NAMES]).reindex(acc.index)
-    return pd.concat({"ours": matrand.with_spread(acc, spread), "document": theirs.astype(object).fillna("")}, axis=1)
-
-
-BASIC = dict(n_epochs=basic_epochs, lr0=basic_lr, drops=basic_milestones)
-PROC = dict(n_epochs=epochs, lr0=lr, drops=milestones)
+LABELS = matrand.LABELS  # short names of the document's attacks
+BASIC = dict(n_epochs=basic_epochs, lr0=basic_lr, drops=basic_milestones)  # BasicNet's schedule
+PROC = dict(n_epochs=epochs, lr0=lr, drops=milestones)  # the document's Table 3 procedure (ResNets, VGG)
+matrand.glue(run, matrand.setup_numbers(run.params, n_train=len(train_all), n_val=len(val_data), draws=G.draws))
 
 # %% [markdown]
 # ## Table 1: BasicNet trained three ways
@@ -337,46 +160,12 @@ PROC = dict(n_epochs=epochs, lr0=lr, drops=milestones)
 # both radii. Accuracies in %.
 
 # %%
-t1_models = {s: train("basicnet", basic_width, s, **BASIC)[0] for s in ("pgd_linf", "pgd_l2", "fgsm", "natural")}
+t1_models = {s: trainer("basicnet", basic_width, s, **BASIC)[0] for s in ("pgd_linf", "pgd_l2", "fgsm", "natural")}
 t1, t1_sd = G.table({f"{LABELS[s]} training": m for s, m in t1_models.items()})
-DOC1 = {
-    "l-inf PGD training": [40.7, 27.46, 28.86, 27.96],
-    "l2 PGD training": [47.7, 27.22, 32.7, 28.41],
-    "l-inf FGSM training": [43.2, 24.15, 25.4, 29.34],
-    "natural training": [np.nan] * 4,
-}
-display(side_by_side(t1, t1_sd, DOC1))
+display(G.side_by_side(t1, t1_sd, matrand.DOCUMENT["table1"]))
 
 # %% tags=["remove-cell"]
-run.glue("basic_params", f"{models.count_parameters(t1_models['natural']):,}")
-run.glue("basic_width", f"{basic_width}")
-run.glue("basic_epochs", f"{basic_epochs}")
-adv_cols = ["l-inf PGD training", "l2 PGD training", "l-inf FGSM training"]
-SUITE_ROWS = {"l-inf suite": ROW["suite_linf"], "l2 suite": ROW["suite_l2"]}  # robustness: the suite's
-pgd_margin = {
-    (col, short): float(t1.loc[row, col] - t1.loc[row, "natural training"])
-    for col in ("l-inf PGD training", "l2 PGD training")
-    for short, row in SUITE_ROWS.items()
-}
-pgd_margin_doc = {  # the same margins under the document's three attacks, as it measured them
-    (col, LABELS[a]): float(t1.loc[ROW[a], col] - t1.loc[ROW[a], "natural training"])
-    for col in ("l-inf PGD training", "l2 PGD training")
-    for a in matrand.ATTACK_NAMES[1:]
-}
-l2_row = t1.loc[ROW["suite_l2"], adv_cols]
-l2_row_doc = t1.loc[ROW["pgd_l2"], adv_cols]
-run.glue("t1_min_margin", 100 * min(pgd_margin.values()), "{:.1f}")
-run.glue("t1_min_margin_doc", 100 * min(pgd_margin_doc.values()), "{:.1f}")
-run.glue("t1_nat_pgd", float(t1.loc[ROW["suite_linf"], "natural training"]), "{:.1%}")
-run.glue("t1_linf_pgd", float(t1.loc[ROW["suite_linf"], "l-inf PGD training"]), "{:.1%}")
-run.glue("t1_linf_pgd_doc", float(t1.loc[ROW["pgd_linf"], "l-inf PGD training"]), "{:.1%}")
-run.glue("t1_linf_gap", 100 * float(t1.loc[ROW["gap_linf"], "l-inf PGD training"]), "{:+.1f}")
-run.glue("t1_l2_under_l2", float(l2_row["l2 PGD training"]), "{:.1%}")
-run.glue("t1_best_other_l2", float(l2_row.drop("l2 PGD training").max()), "{:.1%}")
-run.glue("t1_l2_under_l2_doc", float(l2_row_doc["l2 PGD training"]), "{:.1%}")
-run.glue("t1_best_other_l2_doc", float(l2_row_doc.drop("l2 PGD training").max()), "{:.1%}")
-_gaps = 100 * t1.loc[[ROW["gap_linf"], ROW["gap_l2"]]].stack()
-run.glue("t1_gap_range", f"from {_gaps.min():+.1f} to {_gaps.max():+.1f}")
+matrand.glue(run, matrand.table1_numbers(t1, G, n_params=models.count_parameters(t1_models["natural"])))
 
 # %% [markdown]
 # Graded by the suite at $\varepsilon$ = {glue:text}`eps`, the naturally trained BasicNet keeps
@@ -400,7 +189,7 @@ run.glue("t1_gap_range", f"from {_gaps.min():+.1f} to {_gaps.max():+.1f}")
 
 # %%
 sweep_models = {
-    e: train("basicnet", basic_width, "pgd_linf" if e > 0 else "natural", eps_train=e, **BASIC)[0] for e in eps_sweep
+    e: trainer("basicnet", basic_width, "pgd_linf" if e > 0 else "natural", eps_train=e, **BASIC)[0] for e in eps_sweep
 }
 sweep, _ = G.table(sweep_models, attacks=("natural", "pgd_linf"), norms=("linf",))
 sweep = sweep.T.rename_axis("training ε")
@@ -411,26 +200,12 @@ ax.plot(sweep.index, sweep[ROW["natural"]], marker="s", ls="--", label="natural 
 ax.axvline(eps, color="k", lw=1, ls=":")
 ax.set(xlabel="training radius ε (l-inf PGD)", ylabel="test accuracy", title="BasicNet: training radius")
 ax.legend()
-plots.show(fig, "fig1_training_eps", CHAPTER)
+run.show(fig, "fig1_training_eps")
 display((100 * sweep).round(1))
 
 # %% tags=["remove-cell"]
-rob = sweep[ROW["suite_linf"]]
-rob_doc = sweep[ROW["pgd_linf"]]
-best_eps = float(rob.idxmax())
-below = max(e for e in eps_sweep if e < eps)
-above_pairs = [e for e in eps_sweep if e > eps]
-above = min(above_pairs, key=lambda e: abs((e - eps) - (eps - below)))  # the radius as far above as `below` is under
-run.glue("sweep_best_eps", f"{best_eps:g}")
-run.glue("sweep_at_eps", float(rob[eps]), "{:.1%}")
-run.glue("sweep_best", float(rob.max()), "{:.1%}")
-run.glue("sweep_below", f"{below:g}")
-run.glue("sweep_above", f"{above:g}")
-run.glue("sweep_acc_below", float(rob[below]), "{:.1%}")
-run.glue("sweep_acc_above", float(rob[above]), "{:.1%}")
-run.glue("sweep_best_eps_doc", f"{float(rob_doc.idxmax()):g}")
-run.glue("sweep_acc_below_doc", float(rob_doc[below]), "{:.1%}")
-run.glue("sweep_acc_above_doc", float(rob_doc[above]), "{:.1%}")
+below, above = matrand.radii_around(eps, eps_sweep)  # the nearest radius under eps, one as far above it
+matrand.glue(run, matrand.sweep_numbers(sweep, G, eps=eps, below=below, above=above))
 
 # %% [markdown]
 # Graded by the suite at $\varepsilon$ = {glue:text}`eps`, the best training radius of the sweep is
@@ -454,33 +229,16 @@ run.glue("sweep_acc_above_doc", float(rob_doc[above]), "{:.1%}")
 
 # %%
 t2_schemes = ["pgd_linf", "mat_rand"] + (["mat_max"] if mat_max else [])
-t2_runs = {s: train("resnet18", wrn_width, s, **PROC) for s in t2_schemes}
+t2_runs = {s: trainer("resnet18", wrn_width, s, **PROC) for s in t2_schemes}
 T2_NAMES = {"pgd_linf": "l-inf PGD training", "mat_rand": "MAT-Rand", "mat_max": "MAT-Max"}
 t2, t2_sd = G.table({T2_NAMES[s]: r[0] for s, r in t2_runs.items()})
-DOC2 = {"l-inf PGD training": [79.63, 49.44, 41.48, 64.06], "MAT-Rand": [76.94, 46.52, 52.08, 61.44]}
-if mat_max:
-    DOC2["MAT-Max"] = [np.nan] * 4
-display(side_by_side(t2, t2_sd, DOC2))
+display(G.side_by_side(t2, t2_sd, matrand.DOCUMENT["table2"]))
 mix_hist = pd.DataFrame(t2_runs["mat_rand"][1])
 mix_counts = {k: int(mix_hist[f"batches_{k}"].iloc[-1]) for k in ("pgd_linf", "pgd_l2")}
 print(f"MAT-Rand batches over training: {mix_counts}")
 
 # %% tags=["remove-cell"]
-run.glue("wrn_width", f"{wrn_width}")
-run.glue("wrn_params", f"{models.count_parameters(t2_runs['pgd_linf'][0]):,}")
-run.glue("lr", f"{lr:g}")
-run.glue("epochs", f"{epochs}")
-mat_gain = {n: float(t2.loc[ROW[f"suite_{n}"], "MAT-Rand"] - t2.loc[ROW[f"suite_{n}"], "l-inf PGD training"])
-            for n in ("linf", "l2")}  # fmt: skip
-mat_gain_doc = {n: float(t2.loc[ROW[f"pgd_{n}"], "MAT-Rand"] - t2.loc[ROW[f"pgd_{n}"], "l-inf PGD training"])
-                for n in ("linf", "l2")}  # fmt: skip
-mat_gain_l2 = mat_gain["l2"]
-run.glue("mat_gain_l2", 100 * mat_gain_l2, "{:+.1f}")
-run.glue("mat_gap_linf", 100 * mat_gain["linf"], "{:+.1f}")
-run.glue("mat_gain_l2_doc", 100 * mat_gain_doc["l2"], "{:+.1f}")
-run.glue("mat_gap_linf_doc", 100 * mat_gain_doc["linf"], "{:+.1f}")
-run.glue("t2_linf_gap", 100 * float(t2.loc[ROW["gap_linf"], "l-inf PGD training"]), "{:+.1f}")
-run.glue("mat_share_linf", mix_counts["pgd_linf"] / max(1, sum(mix_counts.values())), "{:.0%}")
+matrand.glue(run, matrand.table2_numbers(t2, G, mix_counts, n_params=models.count_parameters(t2_runs["pgd_linf"][0])))
 
 # %% [markdown]
 # MAT-Rand drew $\ell_\infty$ PGD for {glue:text}`mat_share_linf` of its batches. Against $\ell_\infty$ PGD
@@ -509,7 +267,7 @@ run.glue("mat_share_linf", mix_counts["pgd_linf"] / max(1, sum(mix_counts.values
 
 # %%
 overfit_set = data.subset(train_data, overfit_n_train, seed)
-of_model, of_hist, of_best = train(
+of_model, of_hist, of_best = trainer(
     overfit_model,
     overfit_width,
     "pgd_linf",
@@ -521,41 +279,22 @@ of_model, of_hist, of_best = train(
     curve=True,
 )
 of = pd.DataFrame(of_hist).set_index("epoch")
-drops_at = [r["epoch"] for r, prev in zip(of_hist[1:], of_hist[:-1], strict=True) if r["lr"] < prev["lr"]]
 fig, ax = plt.subplots()
 ax.plot(of.index, of["train_acc"], label="training (adversarial) accuracy", color="C2")
 _curve = f"l-inf PGD-{curve_steps}, step {curve_threat.alpha_linf:.3g}"  # a training diagnostic, not the suite
 ax.plot(of.index, of["val_robust_acc"], marker="o", ms=3, label=f"validation, {_curve}", color="C0")
 ax.plot(of.index, of["test_robust_acc"], marker="s", ms=3, label=f"test, {_curve}", color="C1")
-for d in drops_at:
+for d in matrand.rate_drops(of_hist):
     ax.axvline(d - 0.5, color="k", lw=1, ls=":")
 ax.axvline(of_best["epoch"], color="C0", lw=2, alpha=0.3, label="selected on validation")
 ax.set(xlabel="epoch", ylabel="accuracy", title=f"Robust overfitting ({overfit_model}, l-inf PGD training)")
 ax.legend(fontsize=8)
-plots.show(fig, "fig2_robust_overfitting", CHAPTER)
+run.show(fig, "fig2_robust_overfitting")
 
 # %% tags=["remove-cell"]
-last_epoch = int(of.index.max())
-first_drop = drops_at[0] if drops_at else last_epoch
-after = of.loc[of.index >= first_drop, "test_robust_acc"]
-of_sel_test = float(of.loc[of_best["epoch"], "test_robust_acc"])
-of_last_test = float(of.loc[last_epoch, "test_robust_acc"])
 # the last epoch's weights (kept in the run's checkpoint), to score both checkpoints on the same test images
-of_last_model = models.build(overfit_model, "cifar10", overfit_width).to(dev)
-of_last_model.load_state_dict(training.load_checkpoint(of_best["checkpoint"], map_location=dev)["model"])
-of_last_model.eval()
-run.glue("overfit_model", overfit_model)
-run.glue("overfit_n_train", f"{overfit_n_train:,}")
-run.glue("overfit_epochs", f"{overfit_epochs}")
-run.glue("curve_steps", f"{curve_steps}")
-run.glue("n_test_curve", f"{n_test_curve:,}")
-run.glue("of_sel_epoch", f"{of_best['epoch']}")
-run.glue("of_first_drop", f"{first_drop}")
-run.glue("of_sel_test", of_sel_test, "{:.1%}")
-run.glue("of_last_test", of_last_test, "{:.1%}")
-run.glue("of_peak_test", float(after.max()), "{:.1%}")
-run.glue("of_peak_epoch", f"{int(after.idxmax())}")
-run.glue("of_train_last", float(of.loc[last_epoch, "train_acc"]), "{:.1%}")
+of_last_model = trainer.last_epoch(overfit_model, overfit_width, of_best)
+matrand.glue(run, matrand.overfit_numbers(of_hist, of_best))
 
 # %% [markdown]
 # The first drop comes at epoch {glue:text}`of_first_drop`. The validation split selects epoch
@@ -574,41 +313,17 @@ run.glue("of_train_last", float(of.loc[last_epoch, "train_acc"]), "{:.1%}")
 
 # %%
 t3_runs = {
-    "ResNet20": train("resnet20", resnet20_width, "mat_rand", learning_curve=True, **PROC),
+    "ResNet20": trainer("resnet20", resnet20_width, "mat_rand", learning_curve=True, **PROC),
     "wide ResNet-18": t2_runs["mat_rand"],
-    "VGG11": train("vgg11", vgg_width, "mat_rand", **PROC),
+    "VGG11": trainer("vgg11", vgg_width, "mat_rand", **PROC),
 }
 t3, t3_sd = G.table({k: r[0] for k, r in t3_runs.items()})
-DOC3 = {
-    "ResNet20": [70.01, 39.76, 48.10, 53.82],
-    "wide ResNet-18": [79.94, 43.52, 54.08, 61.44],
-    "VGG11": [75.16, 43.48, 52.54, 57.24],
-}
-display(side_by_side(t3, t3_sd, DOC3))
-doc_widths = {"ResNet20": ("resnet20", 16), "wide ResNet-18": ("resnet18", 64), "VGG11": ("vgg11", 64)}
-sizes = pd.DataFrame(
-    {
-        "parameters (ours)": [models.count_parameters(r[0]) for r in t3_runs.values()],
-        "parameters (document's width)": [
-            models.count_parameters(models.build(a, "cifar10", w)) for a, w in doc_widths.values()
-        ],
-    },
-    index=list(t3_runs),
-)
+display(G.side_by_side(t3, t3_sd, matrand.DOCUMENT["table3"]))
+sizes = matrand.parameter_counts({k: r[0] for k, r in t3_runs.items()})
 display(sizes)
 
 # %% tags=["remove-cell"]
-wide_vs_narrow = {
-    short: float(t3.loc[row, "wide ResNet-18"] - t3.loc[row, "ResNet20"]) for short, row in SUITE_ROWS.items()
-}
-wide_vs_narrow_doc = {
-    LABELS[a]: float(t3.loc[ROW[a], "wide ResNet-18"] - t3.loc[ROW[a], "ResNet20"]) for a in ("pgd_linf", "pgd_l2")
-}
-run.glue("cap_gain_linf", 100 * wide_vs_narrow["l-inf suite"], "{:+.1f}")
-run.glue("cap_gain_l2", 100 * wide_vs_narrow["l2 suite"], "{:+.1f}")
-run.glue("cap_gain_linf_doc", 100 * wide_vs_narrow_doc["l-inf PGD"], "{:+.1f}")
-run.glue("cap_gain_l2_doc", 100 * wide_vs_narrow_doc["l2 PGD"], "{:+.1f}")
-run.glue("ratio_params", f"{sizes.iloc[1, 0] / sizes.iloc[0, 0]:.0f}")
+matrand.glue(run, matrand.table3_numbers(t3, G, sizes))
 
 # %% [markdown]
 # The wide ResNet-18 has {glue:text}`ratio_params` times the parameters of ResNet20; against it, it changes the
@@ -638,40 +353,13 @@ for k in t4_base:
     t4_nets |= {k: t4_base[k], f"{k} with noise": t4_noisy[k], f"{k} with noise, EOT attacks": t4_noisy[k]}
     t4_eot[f"{k} with noise, EOT attacks"] = True
 t4, t4_sd = G.table(t4_nets, eot=t4_eot)
-DOC4 = {
-    "BasicNet": [24.02, 19.71, 18.56, 19.76],
-    "BasicNet with noise": [25.53, 20.78, 18.58, 20.32],
-    "BasicNet with noise, EOT attacks": [np.nan] * 4,
-    "wide ResNet": [79.94, 43.52, 54.08, 61.44],
-    "wide ResNet with noise": [78.13, 44.04, 54.11, 61.15],
-    "wide ResNet with noise, EOT attacks": [np.nan] * 4,
-}
-display(side_by_side(t4, t4_sd, {c: DOC4[c] for c in t4.columns}))
+display(G.side_by_side(t4, t4_sd, matrand.DOCUMENT["table4"]))
 # the gain from noise, per network and radius: the document's PGD without and with EOT, and the suite (EOT)
-gains = pd.DataFrame(
-    [
-        {
-            "network": k,
-            "radius": LABELS[f"pgd_{n}"].split()[0],
-            f"gain, document's PGD-{eval_steps} without EOT": t4.loc[ROW_R[f"pgd_{n}"], f"{k} with noise"]
-            - t4.loc[ROW_R[f"pgd_{n}"], k],
-            "gain, the same with EOT": t4.loc[ROW_R[f"pgd_{n}"], f"{k} with noise, EOT attacks"]
-            - t4.loc[ROW_R[f"pgd_{n}"], k],
-            "gain, suite (EOT)": t4.loc[ROW_R[f"suite_{n}"], f"{k} with noise"] - t4.loc[ROW_R[f"suite_{n}"], k],
-        }
-        for k in t4_base
-        for n in ("linf", "l2")
-    ]
-).set_index(["network", "radius"])
+gains = matrand.noise_gains(t4, G, list(t4_base))
 display((100 * gains).round(1))
 
 # %% tags=["remove-cell"]
-noise_gain, noise_gain_doc_eot, noise_gain_eot = (float(gains[c].mean()) for c in gains.columns)
-run.glue("noise_sigma", f"{noise_sigma:g}")
-run.glue("noise_gain", 100 * noise_gain, "{:+.1f}")
-run.glue("noise_gain_doc_eot", 100 * noise_gain_doc_eot, "{:+.1f}")
-run.glue("noise_gain_eot", 100 * noise_gain_eot, "{:+.1f}")
-run.glue("t4_noisy_clean", matrand.with_spread(t4, t4_sd).loc[ROW_R["natural"], "wide ResNet with noise"] + "%")
+matrand.glue(run, matrand.table4_numbers(t4, t4_sd, gains, G))
 
 # %% [markdown]
 # Averaged over the two networks and the two radii, noise at prediction changes the robust accuracy by
@@ -693,16 +381,11 @@ run.glue("t4_noisy_clean", matrand.with_spread(t4, t4_sd).loc[ROW_R["natural"], 
 # {glue:text}`n_draws` noise draws.
 
 # %%
-nn20_model, nn20_hist, _ = train("noisenet20", resnet20_width, "mat_rand", learning_curve=True, **PROC)
+nn20_model, nn20_hist, _ = trainer("noisenet20", resnet20_width, "mat_rand", learning_curve=True, **PROC)
 r20_model, r20_hist, _ = t3_runs["ResNet20"]
 t5_nets = {"NoiseNet20": nn20_model, "NoiseNet20, EOT attacks": nn20_model, "ResNet20": r20_model}
 t5, t5_sd = G.table(t5_nets, eot={"NoiseNet20, EOT attacks": True})
-DOC5 = {
-    "NoiseNet20": [64.62, 41.15, 49.01, 49.51],
-    "NoiseNet20, EOT attacks": [np.nan] * 4,
-    "ResNet20": [70.01, 39.76, 48.10, 53.82],
-}
-display(side_by_side(t5, t5_sd, DOC5))
+display(G.side_by_side(t5, t5_sd, matrand.DOCUMENT["table5"]))
 curves = pd.concat(
     {"NoiseNet20": pd.DataFrame(nn20_hist), "ResNet20": pd.DataFrame(r20_hist)}, names=["model"]
 ).reset_index(level=0)
@@ -717,25 +400,10 @@ axes[0].legend(fontsize=8)
 axes[1].plot(pd.DataFrame(nn20_hist).epoch, pd.DataFrame(nn20_hist).noise_scale, marker="o", color="C3")
 axes[1].set(xlabel="epoch", ylabel="mean noise scale α", title="NoiseNet20: trained noise scales")
 fig.tight_layout()
-plots.show(fig, "fig3_noisenet_curves", CHAPTER)
+run.show(fig, "fig3_noisenet_curves")
 
 # %% tags=["remove-cell"]
-t5_txt = matrand.with_spread(t5, t5_sd)
-nn20_natural = G.document(nn20_model, "natural")
-nn20_flips = float(((nn20_natural.correct > 0) & (nn20_natural.correct < 1)).float().mean())
-nn20_draws = nn20_natural.per_draw
-run.glue("nn20_alpha_last", float(pd.DataFrame(nn20_hist).noise_scale.iloc[-1]), "{:.3f}")
-run.glue("nn20_clean", t5_txt.loc[ROW_R["natural"], "NoiseNet20"] + "%")
-run.glue("nn20_clean_range", f"{100 * float(nn20_draws.min()):.1f}% to {100 * float(nn20_draws.max()):.1f}%")
-run.glue("nn20_flips", nn20_flips, "{:.0%}")
-run.glue("r20_clean", float(t5.loc[ROW_R["natural"], "ResNet20"]), "{:.1%}")
-run.glue("nn20_pgd_eot", t5_txt.loc[ROW_R["pgd_linf"], "NoiseNet20, EOT attacks"] + "%")
-run.glue("nn20_pgd", t5_txt.loc[ROW_R["pgd_linf"], "NoiseNet20"] + "%")
-run.glue("nn20_suite", t5_txt.loc[ROW_R["suite_linf"], "NoiseNet20"] + "%")
-run.glue("r20_pgd", float(t5.loc[ROW_R["pgd_linf"], "ResNet20"]), "{:.1%}")
-run.glue("r20_suite", float(t5.loc[ROW_R["suite_linf"], "ResNet20"]), "{:.1%}")
-_below = t5.loc[ROW_R["suite_linf"], "NoiseNet20"] < t5.loc[ROW_R["natural"], "NoiseNet20"]
-run.glue("nn20_robust_vs_clean", "below" if _below else "not below")
+matrand.glue(run, matrand.table5_numbers(t5, t5_sd, nn20_hist, G.document(nn20_model, "natural"), G))
 
 # %% [markdown]
 # NoiseNet20 reaches {glue:text}`nn20_clean` on natural images over {glue:text}`n_draws` noise draws (single
@@ -759,7 +427,7 @@ run.glue("nn20_robust_vs_clean", "below" if _below else "not below")
 # baseline is Table 2's $\ell_\infty$-PGD-trained wide ResNet.
 
 # %%
-wider_model, wider_hist, wider_best = train("resnet18", wider_width, "recipe", early_stop=True, **PROC)
+wider_model, wider_hist, wider_best = trainer("resnet18", wider_width, "recipe", early_stop=True, **PROC)
 wider_noisy = with_input_noise(wider_model, noise_sigma)
 t6_nets = {
     "wide ResNet-18 (l-inf PGD)": t2_runs["pgd_linf"][0],
@@ -768,29 +436,14 @@ t6_nets = {
     "wider ResNet-18, recipe, EOT attacks": wider_noisy,
 }
 t6, t6_sd = G.table(t6_nets, eot={"wider ResNet-18, recipe, EOT attacks": True})
-DOC6 = {
-    "wide ResNet-18 (l-inf PGD)": [79.63, 49.44, 52.48, 64.08],
-    "wider ResNet-18, recipe, no noise": [np.nan] * 4,
-    "wider ResNet-18, recipe": [80.37, 52.34, 56.02, 65.35],
-    "wider ResNet-18, recipe, EOT attacks": [np.nan] * 4,
-}
-display(side_by_side(t6, t6_sd, DOC6))
+display(G.side_by_side(t6, t6_sd, matrand.DOCUMENT["table6"]))
 wh = pd.DataFrame(wider_hist)
 recipe_counts = {k: int(wh[f"batches_{k}"].iloc[-1]) for k in ("pgd_linf", "pgd_l2", "natural")}
 print(f"recipe batches over training: {recipe_counts}; selected epoch {wider_best['epoch']} of {len(wh)}")
 
 # %% tags=["remove-cell"]
-run.glue("wider_width", f"{wider_width}")
-run.glue("wider_params", f"{models.count_parameters(wider_model):,}")
-run.glue("wider_sel_epoch", f"{wider_best['epoch']}")
-run.glue("recipe_natural_share", recipe_counts["natural"] / max(1, sum(recipe_counts.values())), "{:.1%}")
-recipe_gain = {
-    a: float(t6.loc[ROW_R[a], "wider ResNet-18, recipe"] - t6.loc[ROW_R[a], "wide ResNet-18 (l-inf PGD)"])
-    for a in ("natural", "suite_linf", "suite_l2")
-}
-run.glue("recipe_gain_linf", 100 * recipe_gain["suite_linf"], "{:+.1f}")
-run.glue("recipe_gain_l2", 100 * recipe_gain["suite_l2"], "{:+.1f}")
-run.glue("recipe_gain_nat", 100 * recipe_gain["natural"], "{:+.1f}")
+wider_params = models.count_parameters(wider_model)
+matrand.glue(run, matrand.table6_numbers(t6, G, recipe_counts, wider_best, n_params=wider_params))
 
 # %% [markdown]
 # Early stopping kept epoch {glue:text}`wider_sel_epoch`; {glue:text}`recipe_natural_share` of the training
@@ -835,15 +488,7 @@ display(graded_summary.style.format({c: "{:.1%}" for c in graded_summary.columns
 display(suite.sanity_table(sanity))
 
 # %% tags=["remove-cell"]
-_gap = graded_summary["gap (pts)"]
-_failed = [f"{n}: {c}" for n, cs in sanity.items() for c, v in cs.items() if not v["passed"]]
-run.glue("sanity_steps", ", ".join(str(k) for k in sorted(set(sanity_steps))))
-run.glue("square_queries", f"{square_queries}")
-run.glue("n_graded", f"{len(graded_nets)}")
-run.glue("gap_min", float(_gap.min()), "{:+.1f}")
-run.glue("gap_max", float(_gap.max()), "{:+.1f}")
-run.glue("gap_max_model", str(_gap.idxmax()))
-run.glue("sanity_failed", "none" if not _failed else "; ".join(_failed))
+matrand.glue(run, matrand.graded_numbers(graded_summary, sanity))
 
 # %% [markdown]
 # Over the {glue:text}`n_graded` networks the document's $\ell_\infty$ PGD stands between {glue:text}`gap_min`
@@ -871,179 +516,96 @@ run.glue("sanity_failed", "none" if not _failed else "; ".join(_failed))
 # where it gives one in the same unit.
 
 # %%
-pct = lambda v: f"{100 * v:.1f}%"  # noqa: E731
 rob_of = lambda m, n: G.grade(m, n).robust  # noqa: E731  (the suite's per-image scores, memoized by G)
-# statistics of (baseline, other) pairs of per-image scores on the same images, in points: the smallest or the
-# mean of the gains; and one model's accuracy minus the best of the others
-pair_min = lambda *s: 100 * min(a.mean() - b.mean() for b, a in zip(s[::2], s[1::2], strict=True))  # noqa: E731
-pair_mean = lambda *s: 100 * np.mean([a.mean() - b.mean() for b, a in zip(s[::2], s[1::2], strict=True)])  # noqa: E731
-best_of_rest = lambda a, *rest: 100 * (a.mean() - max(r.mean() for r in rest))  # noqa: E731
 on_suite = f"paired bootstrap over {n_suite} test images"
 on_suite_draws = f"{on_suite} and {G.draws} noise draws"
+says = matrand.findings  # the numbers behind each effect, in words
+nat = t1_models["natural"]
+t1_pairs = [
+    s for t in ("pgd_linf", "pgd_l2") for n in ("linf", "l2") for s in (rob_of(nat, n), rob_of(t1_models[t], n))
+]
 run.claim(
     "pgd_training_robust_all_attacks",
-    claims.bootstrap(
-        pair_min,
-        *[
-            s
-            for t in ("pgd_linf", "pgd_l2")
-            for n in ("linf", "l2")
-            for s in (rob_of(t1_models["natural"], n), rob_of(t1_models[t], n))
-        ],
-        unit="points",
-        method=on_suite,
-    ),
-    ours="; ".join(f"{c.split(' training')[0]} trained, {r}: {100 * v:+.1f} pts" for (c, r), v in pgd_margin.items())
-    + "; the document's attacks (all test images): "
-    + "; ".join(f"{c.split(' training')[0]}, {r}: {100 * v:+.1f}" for (c, r), v in pgd_margin_doc.items()),
+    claims.bootstrap(matrand.pair_min, *t1_pairs, unit="points", method=on_suite),
+    ours=says.pgd_training_robust_all_attacks(t1, G),
 )
+t1_l2 = [rob_of(t1_models[t], "l2") for t in ("pgd_l2", "pgd_linf", "fgsm")]
 run.claim(
     "l2_training_best_under_l2",
-    claims.bootstrap(
-        best_of_rest,
-        *[rob_of(t1_models[t], "l2") for t in ("pgd_l2", "pgd_linf", "fgsm")],
-        unit="points",
-        method=on_suite,
-    ),
-    ours="l2 suite: "
-    + ", ".join(f"{c.split(' training')[0]}: {pct(v)}" for c, v in l2_row.items())
-    + "; the document's l2 PGD: "
-    + ", ".join(f"{c.split(' training')[0]}: {pct(v)}" for c, v in l2_row_doc.items()),
+    claims.bootstrap(matrand.best_of_rest, *t1_l2, unit="points", method=on_suite),
+    ours=says.l2_training_best_under_l2(t1, G),
 )
+sweep_rob = [rob_of(sweep_models[e], "linf") for e in [eps] + [e for e in eps_sweep if e != eps]]
 run.claim(
     "matching_eps_best",
-    claims.bootstrap(
-        best_of_rest,
-        *[rob_of(sweep_models[e], "linf") for e in [eps] + [e for e in eps_sweep if e != eps]],
-        unit="points",
-        method=on_suite,
-    ),
-    ours="suite: "
-    + ", ".join(f"ε={e:g}: {pct(v)}" for e, v in rob.items())
-    + "; the document's PGD: "
-    + ", ".join(f"ε={e:g}: {pct(v)}" for e, v in rob_doc.items()),
+    claims.bootstrap(matrand.best_of_rest, *sweep_rob, unit="points", method=on_suite),
+    ours=says.matching_eps_best(sweep, G),
     eps=eps,
 )
+
+# %%
 run.claim(
     "under_training_hurts_more",
     claims.paired(rob_of(sweep_models[above], "linf"), rob_of(sweep_models[below], "linf")),
-    ours=f"suite: ε={below:g}: {pct(rob[below])}, ε={above:g}: {pct(rob[above])}; the document's PGD: "
-    f"{pct(rob_doc[below])} and {pct(rob_doc[above])}",
+    ours=says.under_training_hurts_more(sweep, G, below=below, above=above),
     above=above,
     below=below,
 )
 mat_runs = (t2_runs["mat_rand"][0], t2_runs["pgd_linf"][0])
-mat_vs = lambda row: f"{pct(t2.loc[row, 'MAT-Rand'])} vs {pct(t2.loc[row, 'l-inf PGD training'])}"  # noqa: E731
-run.claim(
-    "matrand_gains_l2",
-    claims.paired(*[rob_of(m, "l2") for m in mat_runs]),
-    ours=f"l2 suite: {mat_vs(ROW['suite_l2'])}; the document's l2 PGD: {mat_vs(ROW['pgd_l2'])}",
-)
-run.claim(
-    "matrand_keeps_linf",
-    claims.paired(*[rob_of(m, "linf") for m in mat_runs]),
-    ours=f"l-inf suite: {mat_vs(ROW['suite_linf'])}; the document's l-inf PGD: {mat_vs(ROW['pgd_linf'])}",
-)
+run.claim("matrand_gains_l2", claims.paired(*[rob_of(m, "l2") for m in mat_runs]), ours=says.matrand(t2, G, "l2"))
+run.claim("matrand_keeps_linf", claims.paired(*[rob_of(m, "linf") for m in mat_runs]), ours=says.matrand(t2, G, "linf"))
 of_pair = (G.document(of_model, "pgd_linf"), G.document(of_last_model, "pgd_linf"))
 run.claim(
     "robust_overfitting",
     claims.paired(*of_pair),
-    ours=f"selected epoch {of_best['epoch']} of {last_epoch} (first drop at {first_drop}), the document's PGD on "
-    f"{n_test} test images: {pct(of_pair[0].acc)} vs last {pct(of_pair[1].acc)}; the test curve ({n_test_curve} "
-    f"images): {pct(of_sel_test)} vs {pct(of_last_test)}, peak after the drop {pct(after.max())} at epoch "
-    f"{int(after.idxmax())}",
+    ours=says.robust_overfitting(of_hist, of_best, of_pair, G, n_test_curve=n_test_curve),
 )
 cap = {k: t3_runs[k][0] for k in t3_runs}
-run.claim(
-    "capacity_improves_robustness",
-    claims.bootstrap(
-        pair_mean,
-        *[rob_of(cap[k], n) for n in ("linf", "l2") for k in ("ResNet20", "wide ResNet-18")],
-        unit="points",
-        method=on_suite,
-    ),
-    ours="; ".join(
-        f"{a}: {pct(t3.loc[r, 'wide ResNet-18'])} vs {pct(t3.loc[r, 'ResNet20'])}" for a, r in SUITE_ROWS.items()
+for key, other in (("capacity_improves_robustness", "ResNet20"), ("wider_beats_deeper", "VGG11")):
+    cap_pairs = [rob_of(cap[k], n) for n in ("linf", "l2") for k in (other, "wide ResNet-18")]
+    run.claim(
+        key,
+        claims.bootstrap(matrand.pair_mean, *cap_pairs, unit="points", method=on_suite),
+        ours=says.capacity(t3, G, sizes, other),
     )
-    + f" ({sizes.iloc[1, 0]:,} vs {sizes.iloc[0, 0]:,} parameters); the document's PGD: "
-    + "; ".join(f"{a} {100 * v:+.1f} pts" for a, v in wide_vs_narrow_doc.items()),
-)
-run.claim(
-    "wider_beats_deeper",
-    claims.bootstrap(
-        pair_mean,
-        *[rob_of(cap[k], n) for n in ("linf", "l2") for k in ("VGG11", "wide ResNet-18")],
-        unit="points",
-        method=on_suite,
-    ),
-    ours="; ".join(
-        f"{a}: {pct(t3.loc[r, 'wide ResNet-18'])} vs {pct(t3.loc[r, 'VGG11'])}" for a, r in SUITE_ROWS.items()
-    )
-    + f" ({sizes.iloc[1, 0]:,} vs {sizes.iloc[2, 0]:,} parameters); the document's PGD: "
-    + "; ".join(
-        f"{LABELS[a]} {100 * float(t3.loc[ROW[a], 'wide ResNet-18'] - t3.loc[ROW[a], 'VGG11']):+.1f} pts"
-        for a in ("pgd_linf", "pgd_l2")
-    ),
-)
+
+# %%
+t4_pairs = [rob_of(m[k], n) for k in t4_base for n in ("linf", "l2") for m in (t4_base, t4_noisy)]
 run.claim(
     "noise_injection_gain",
-    claims.bootstrap(
-        pair_mean,
-        *[rob_of(m[k], n) for k in t4_base for n in ("linf", "l2") for m in (t4_base, t4_noisy)],
-        unit="points",
-        method=on_suite_draws,
-    ),
-    ours=f"mean gain {100 * noise_gain_eot:+.2f} pts graded by the suite (EOT-{eot_samples}, {G.draws} draws); under "
-    f"the document's PGD on {n_test} images {100 * noise_gain:+.2f} pts without EOT and "
-    f"{100 * noise_gain_doc_eot:+.2f} pts with EOT; per network and radius (suite): "
-    + ", ".join(f"{k} {r} {100 * v:+.1f}" for (k, r), v in gains["gain, suite (EOT)"].items()),
+    claims.bootstrap(matrand.pair_mean, *t4_pairs, unit="points", method=on_suite_draws),
+    ours=says.noise_injection_gain(gains, G),
 )
 eot_vs_plain = claims.bootstrap(
-    pair_mean,
+    matrand.pair_mean,
     *[G.document(t4_noisy[k], f"pgd_{n}", eot=e) for k in t4_noisy for n in ("linf", "l2") for e in (False, True)],
     unit="points",
     method=f"paired bootstrap over {n_test} test images and {G.draws} noise draws",
 )
-run.check(
-    "eot_attack_at_least_as_strong",
-    eot_vs_plain.low <= 0,
-    ours=f"accuracy under the document's PGD with EOT-{eot_samples} minus without, mean over the two noisy networks "
-    f"and the two radii: {eot_vs_plain.text(2)}",
-)
-nn_vs = lambda a: f"{t5_txt.loc[ROW_R[a], 'NoiseNet20']}% vs {t5_txt.loc[ROW_R[a], 'ResNet20']}%"  # noqa: E731
+run.check("eot_attack_at_least_as_strong", eot_vs_plain.low <= 0, ours=says.eot_at_least_as_strong(eot_vs_plain, G))
+
+# %%
+nn20_pairs = [rob_of(m, n) for n in ("linf", "l2") for m in (r20_model, nn20_model)]
 run.claim(
     "noisenet_robust_gain",
-    claims.bootstrap(
-        pair_mean,
-        *[rob_of(m, n) for n in ("linf", "l2") for m in (r20_model, nn20_model)],
-        unit="points",
-        method=on_suite_draws,
-    ),
-    ours=f"l-inf suite: {nn_vs('suite_linf')}; l2 suite: {nn_vs('suite_l2')}; the document's l-inf PGD (no EOT): "
-    f"{nn_vs('pgd_linf')}",
+    claims.bootstrap(matrand.pair_mean, *nn20_pairs, unit="points", method=on_suite_draws),
+    ours=says.noisenet_robust_gain(t5, t5_sd, G),
 )
 run.claim(
     "noisenet_natural_cost",
     claims.paired(
         G.document(nn20_model, "natural"), G.document(r20_model, "natural"), what="test images and noise draws"
     ),
-    ours=f"natural accuracy on {n_test} test images: NoiseNet20 {t5_txt.loc[ROW_R['natural'], 'NoiseNet20']}% over "
-    f"{G.draws} noise draws, ResNet20 {t5_txt.loc[ROW_R['natural'], 'ResNet20']}%",
+    ours=says.noisenet_natural_cost(t5, t5_sd, G),
 )
 recipe_pair = (t2_runs["pgd_linf"][0], wider_noisy)
+recipe_scores = [G.grade(m, "linf").clean for m in recipe_pair] + [
+    rob_of(m, n) for n in ("linf", "l2") for m in recipe_pair
+]
 run.claim(
     "recipe_improves",
-    claims.bootstrap(
-        pair_min,
-        *[G.grade(m, "linf").clean for m in recipe_pair],
-        *[rob_of(m, n) for n in ("linf", "l2") for m in recipe_pair],
-        unit="points",
-        method=on_suite_draws,
-    ),
-    ours=f"on the suite's {n_suite} images, recipe (noise, EOT) minus baseline: natural "
-    f"{100 * float(G.grade(recipe_pair[1], 'linf').clean.acc - G.grade(recipe_pair[0], 'linf').clean.acc):+.1f}, "
-    f"l-inf suite {100 * recipe_gain['suite_linf']:+.1f}, l2 suite {100 * recipe_gain['suite_l2']:+.1f} pts "
-    f"(natural on all {n_test} images: {100 * recipe_gain['natural']:+.1f} pts)",
+    claims.bootstrap(matrand.pair_min, *recipe_scores, unit="points", method=on_suite_draws),
+    ours=says.recipe_improves(recipe_pair, t6, G),
 )
 run.verdicts()
 
