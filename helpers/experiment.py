@@ -6,7 +6,7 @@ Every chapter starts the same way::
                            check=matrand.check_parameters)
     run.dev, run.gen                          # the torch.device (HELPERS_DEVICE, auto, cuda:N...); a seeded generator
     run.show(fig, "table1")                   # saved under results/figures/03_matrand_wrn/ and displayed
-    model = run.trained("basicnet-fgsm", config, lambda ckpt: training.fit(..., checkpoint=ckpt) and model)
+    history = run.trained("basicnet-fgsm", config, lambda ckpt: training.fit(model, loader, ..., checkpoint=ckpt))
     acc = run.scored(("table1", model_key), lambda: grader.table(...))
 
 :func:`start` reads the chapter's parameters from the notebook's namespace by the names of its rules (so each
