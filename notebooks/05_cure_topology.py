@@ -29,7 +29,6 @@
 profile = "quick"  # run profile: quick (laptop CPU), ci (the tests' run, sized by cost), full (GPU, the report's scale)
 seed = 0  # seed for the data subsets, initialisation, random plane directions and pairs
 device = "auto"  # auto | cpu | cuda | mps
-dataset = "cifar10"  # cifar10 | tiny_imagenet (the report's; needs a loader and its files, absent offline)
 model_name = "resnet18"  # resnet18 | resnet34 | resnet50 (small-input ResNets of helpers.core.models)
 width = 8  # channels of the first ResNet stage (64 is the standard ResNet-18)
 n_train = 6000  # training images for the base network (stratified subset)
@@ -68,83 +67,23 @@ n_suite = 200  # test images graded by the suite (a stratified subset of the tes
 square_queries = 200  # queries of the Square attack in the sanity checks (black box vs white box)
 
 # %% tags=["remove-cell"]
-# Validate every parameter before any compute: a bad value stops here with a message naming it.
-from helpers.core import params as P
-
-P.check_profile(profile)
-P.check_int("seed", seed, low=0)
-P.check_choice("device", device.split(":")[0], ("auto", "cpu", "cuda", "mps"))
-P.check_choice("dataset", dataset, ("cifar10", "tiny_imagenet"))
-P.check_choice("model_name", model_name, ("resnet18", "resnet34", "resnet50"))
-P.check_int("width", width, low=1)
-P.check_int("n_train", n_train, low=100, high=50000)
-P.check_int("n_finetune", n_finetune, low=100, high=50000)
-P.check_int("n_test", n_test, low=10, high=10000)
-P.check_int("epochs", epochs, low=1)
-P.check_int("batch_size", batch_size, low=1)
-P.check_positive("lr", lr)
-P.check_real("lr_gamma", lr_gamma, low=0.0, high=1.0, low_open=True)
-P.check_nonnegative("weight_decay", weight_decay)
-P.check_int("ft_epochs", ft_epochs, low=1)
-P.check_positive("ft_lr", ft_lr)
-P.check_fraction("at_fraction", at_fraction)
-P.check_nonnegative("overshoot", overshoot)
-P.check_nonnegative("cure_lambda", cure_lambda)
-P.check_positive("cure_h", cure_h)
-P.check_nonnegative("cure_h_start", cure_h_start)
-P.check_fraction("cure_warmup", cure_warmup)
-P.check_int("n_geom", n_geom, low=10, high=10000)
-P.check_int("hutchinson_samples", hutchinson_samples, low=1)
-P.check_positive("plane_extent", plane_extent)
-P.check_int("plane_points", plane_points, low=5)
-P.check_int("n_curv_images", n_curv_images, low=1)
-P.check_positive("wide_extent", wide_extent)
-P.check_int("wide_points", wide_points, low=5)
-P.check_int("n_nat_pairs", n_nat_pairs, low=2)
-P.check_int("n_adv_pairs", n_adv_pairs, low=2)
-P.check_int("path_check", path_check, low=2)
-P.check_int("path_rounds", path_rounds, low=1)
-P.check_nonnegative("path_overshoot", path_overshoot)
-P.check_list("hue_angles", hue_angles, lambda n, v: P.check_real(n, v, low=-360.0, high=360.0))
-P.check_int("n_hue", n_hue, low=10, high=10000)
-P.check_choice("suite_budget", suite_budget, ("reduced", "full"))
-P.check_positive("suite_eps", suite_eps)
-P.check_int("n_suite", n_suite, low=10, high=n_test)
-P.check_int("square_queries", square_queries, low=1)
-
-# %% tags=["remove-cell"]
-import copy
-
+# Check every parameter before any compute (a bad value stops here with a message naming it), then pick the
+# device, seed everything and open the run record (helpers.experiment).
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import torch
 
-from helpers import claims
-from helpers.core import data, models, plots, training
+from helpers import claims, experiment
+from helpers.core import data, models
 from helpers.core import suite as S
-from helpers.core.device import get_device, seed_everything
+from helpers.papers.cure import chapter, study
 from helpers.papers.cure import geometry as G
-from helpers.papers.cure import losses
-from helpers.results import Run
 
-CHAPTER = "05_cure_topology"
-dev = get_device(None if device == "auto" else device)
-gen = seed_everything(seed)
-plots.use_style()
-PARAM_NAMES = """dataset model_name width n_train n_finetune n_test epochs batch_size lr lr_gamma weight_decay
-ft_epochs ft_lr at_fraction overshoot cure_lambda cure_h cure_h_start cure_warmup n_geom hutchinson_samples
-plane_extent plane_points n_curv_images wide_extent wide_points n_nat_pairs n_adv_pairs path_check path_rounds
-path_overshoot hue_angles n_hue suite_budget suite_eps n_suite square_queries""".split()
-run = Run(
-    CHAPTER,
-    "Curvature, CURE and topology",
-    profile=profile,
-    seed=seed,
-    device=dev,
-    params={k: globals()[k] for k in PARAM_NAMES},
+run = experiment.start(
+    "05_cure_topology", "Curvature, CURE and topology", globals(), chapter.PARAMETERS, check=chapter.check_parameters
 )
-run.banner()
+dev = run.dev
 
 # %% [markdown]
 # ## Three networks
@@ -170,90 +109,27 @@ run.banner()
 # tenth of its data and reached 7% accuracy; the CURE paper, which we follow, fine-tunes a trained network.
 
 # %%
-if dataset not in data.DATASETS:
-    raise data.DataNotFoundError(
-        f"dataset {dataset!r} is not provided by helpers.core.data (offline copies exist for {data.DATASETS}); "
-        "add a loader for it to helpers.core.data and put its files under HELPERS_DATA to run this chapter on it."
-    )
-train_data = data.load_subset(dataset, "train", n_train, seed)
-ft_data = data.load_subset(dataset, "train", n_finetune, seed + 1)
-test_data = data.load_subset(dataset, "test", n_test, seed)
+train_data = data.load_subset(chapter.DATASET, "train", n_train, seed)
+ft_data = data.load_subset(chapter.DATASET, "train", n_finetune, seed + 1)
+test_data = data.load_subset(chapter.DATASET, "test", n_test, seed)
 classes = train_data.classes
 train_loader = data.Loader(train_data, batch_size, shuffle=True, seed=seed, device=dev)
 ft_loader = data.Loader(ft_data, batch_size, shuffle=True, seed=seed + 1, device=dev)
 test_loader = data.Loader(test_data, 500, device=dev)
-base_config = {
-    "model": model_name,
-    "dataset": dataset,
-    "width": width,
-    "n_train": n_train,
-    "epochs": epochs,
-    "batch_size": batch_size,
-    "lr": lr,
-    "lr_gamma": lr_gamma,
-    "weight_decay": weight_decay,
-    "seed": seed,
-}
-
-
-def adamw(model: torch.nn.Module, learning_rate: float) -> torch.optim.Optimizer:
-    return torch.optim.AdamW(model.parameters(), lr=learning_rate, weight_decay=weight_decay)
-
-
-torch.manual_seed(seed)
-base = models.build(model_name, dataset, width=width).to(dev)
-opt = adamw(base, lr)
-hist_base = training.fit(
-    base,
-    train_loader,
-    optimizer=opt,
-    scheduler=torch.optim.lr_scheduler.ExponentialLR(opt, gamma=lr_gamma),
-    epochs=epochs,
-    val=test_loader,
-    checkpoint=training.checkpoint_path(CHAPTER + "-base", base_config),
-    seed=seed,
-    desc="base",
-)
-ft_config = {**base_config, "n_finetune": n_finetune, "ft_epochs": ft_epochs, "ft_lr": ft_lr}
-
-at_model = copy.deepcopy(base)
-adversary = training.Adversary(lambda m, x, y: G.runner_up_attack(m, x, y, overshoot=overshoot), fraction=at_fraction)
-hist_at = training.fit(
-    at_model,
-    ft_loader,
-    optimizer=adamw(at_model, ft_lr),
-    epochs=ft_epochs,
-    adversary=adversary,
-    val=test_loader,
-    checkpoint=training.checkpoint_path(
-        CHAPTER + "-at", {**ft_config, "at_fraction": at_fraction, "overshoot": overshoot}
-    ),
-    seed=seed,
-    desc="adversarial fine-tuning",
-)
-
-
-def cure_term(m: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, progress: float) -> torch.Tensor:
-    h = losses.cure_h_schedule(progress, cure_h, h_start=cure_h_start, warmup=cure_warmup)
-    return cure_lambda * losses.cure_regularizer(m, x, y, h)
-
-
-cure_model = copy.deepcopy(base)
-hist_cure = training.fit(
-    cure_model,
-    ft_loader,
-    optimizer=adamw(cure_model, ft_lr),
-    epochs=ft_epochs,
-    regularizer=cure_term,
-    val=test_loader,
-    checkpoint=training.checkpoint_path(
-        CHAPTER + "-cure",
-        {**ft_config, "lambda": cure_lambda, "h": cure_h, "h_start": cure_h_start, "warmup": cure_warmup},
-    ),
-    seed=seed,
-    desc="CURE fine-tuning",
-)
-nets = {"base": base.eval(), "AT": at_model.eval(), "CURE": cure_model.eval()}
+configs = chapter.checkpoint_configs(run.params)  # each network's checkpoint is named by its configuration's hash
+base = run.trained("base", configs["base"], lambda ckpt: chapter.train_base(
+    train_loader, test_loader, model_name=model_name, width=width, epochs=epochs, lr=lr, lr_gamma=lr_gamma,
+    weight_decay=weight_decay, seed=seed, device=dev, checkpoint=ckpt,
+))  # fmt: skip
+ft = {"epochs": ft_epochs, "lr": ft_lr, "weight_decay": weight_decay, "seed": seed}
+at_model = run.trained("at", configs["at"], lambda ckpt: chapter.fine_tune_adversarial(
+    base, ft_loader, test_loader, fraction=at_fraction, overshoot=overshoot, checkpoint=ckpt, **ft
+))  # fmt: skip
+cure_model = run.trained("cure", configs["cure"], lambda ckpt: chapter.fine_tune_cure(
+    base, ft_loader, test_loader, lam=cure_lambda, h=cure_h, h_start=cure_h_start, warmup=cure_warmup,
+    checkpoint=ckpt, **ft,
+))  # fmt: skip
+nets = {"base": base, "AT": at_model, "CURE": cure_model}
 
 # %% [markdown]
 # The report measures each network on an "adversarial set": runner-up examples built against the initial
@@ -261,23 +137,8 @@ nets = {"base": base.eval(), "AT": at_model.eval(), "CURE": cure_model.eval()}
 
 # %%
 x_test, y_test = test_data.float(dev)
-adv_set = torch.cat(
-    [
-        G.runner_up_attack(base, x_test[i : i + 250], y_test[i : i + 250], overshoot=overshoot)
-        for i in range(0, len(x_test), 250)
-    ]
-)
-acc_rows = []
-for name, net in nets.items():
-    acc_rows.append(
-        {
-            "network": name,
-            "clean accuracy": float((G.predict(net, x_test) == y_test).float().mean()),
-            "accuracy on the adversarial set": float((G.predict(net, adv_set) == y_test).float().mean()),
-            "fine-tuning epochs": 0 if name == "base" else ft_epochs,
-        }
-    )
-accuracy_table = pd.DataFrame(acc_rows).set_index("network")
+adv_set = chapter.adversarial_set(base, x_test, y_test, overshoot=overshoot)
+accuracy_table = chapter.accuracy_table(nets, x_test, y_test, adv_set, ft_epochs=ft_epochs)
 accuracy_table.round(3)
 
 # %% tags=["remove-cell"]
@@ -315,49 +176,15 @@ all_correct = torch.stack([G.predict(n, x_test) == y_test for n in nets.values()
 pool = all_correct.nonzero().flatten()
 pick = pool[torch.randperm(len(pool), generator=torch.Generator().manual_seed(seed))]
 curv_idx = pick[:n_curv_images]
-s_grid = torch.linspace(-plane_extent, plane_extent, plane_points)
-t_grid = torch.linspace(-plane_extent, plane_extent, plane_points)
-fits, maps = [], {}
-
-
-def unit_orthogonal(d: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
-    d = d - (d * u).sum() * u
-    return d / d.norm()
-
-
-for k, i in enumerate(curv_idx.tolist()):
-    v_dir = G.orthonormal_direction(x_test[i], generator=torch.Generator().manual_seed(seed + 100 + k))
-    for name, net in nets.items():
-        u_dir, dist = G.adversarial_direction(net, x_test[i], int(y_test[i]))
-        w_dir, _ = G.top_hessian_direction(
-            net, x_test[i : i + 1], y_test[i : i + 1], iters=10, generator=torch.Generator().manual_seed(seed + 200 + k)
-        )
-        for plane, second in (("random", v_dir), ("principal", w_dir[0])):
-            second = unit_orthogonal(second, u_dir)
-            s_curve = G.boundary_curve(net, x_test[i], u_dir, second, t_grid, s_max=plane_extent)
-            fit = G.fit_boundary_curvature(t_grid, s_curve)
-            fits.append(
-                {"image": k, "network": name, "plane": plane, "distance": dist, "curvature": fit.curvature, "n": fit.n}
-            )
-            if k == 0 and plane == "random":
-                grid = G.class_map(net, x_test[i], u_dir, second, s_grid, t_grid)
-                maps[name] = (grid, s_curve, fit)
-curv = pd.DataFrame(fits)
-curv_summary = (
-    curv.assign(abs_curvature=curv.curvature.abs())
-    .pivot_table(index="network", columns="plane", values="abs_curvature", aggfunc="median", sort=False)
-    .rename(columns=lambda c: f"median |κ|, {c} plane")
-)
-curv_summary["median distance to the runner-up example"] = (
-    curv[curv.plane == "random"].groupby("network").distance.median()
-)
-curv_summary["boundaries fitted"] = curv.groupby("network").n.agg(lambda n: int((n >= 3).sum()))
+t_grid = torch.linspace(-plane_extent, plane_extent, plane_points)  # the plane's grid along both axes
+curv, maps = study.boundary_curvatures(nets, x_test[curv_idx], y_test[curv_idx], t_grid, s_max=plane_extent, seed=seed)
+curv_summary = study.curvature_summary(curv)
 curv_summary.round(4)
 
 # %%
 fig, axes = plt.subplots(1, 3, figsize=(13, 4.3), sharey=True)
 for ax, (name, (grid, s_curve, fit)) in zip(axes, maps.items(), strict=True):
-    ax.pcolormesh(s_grid, t_grid, grid, cmap="tab10", vmin=-0.5, vmax=9.5, shading="nearest")
+    ax.pcolormesh(t_grid, t_grid, grid, cmap="tab10", vmin=-0.5, vmax=9.5, shading="nearest")
     ax.plot(s_curve, t_grid, color="k", lw=1.2, label="boundary")
     if not np.isnan(fit.curvature):
         ax.plot(fit(t_grid), t_grid, "w--", lw=1.5, label=f"quadratic fit, κ = {fit.curvature:.3f}")
@@ -366,7 +193,7 @@ for ax, (name, (grid, s_curve, fit)) in zip(axes, maps.items(), strict=True):
     ax.legend(loc="lower left", fontsize=8)
 axes[0].set_ylabel("t (random direction)")
 fig.suptitle(f"Class maps around a test image ({classes[int(y_test[curv_idx[0]])]}), l2 pixel units")
-plots.show(fig, "fig2_boundary_planes", CHAPTER)
+run.show(fig, "fig2_boundary_planes")
 
 # %% tags=["remove-cell"]
 for name, key in (("base", "base"), ("AT", "at"), ("CURE", "cure")):
@@ -375,13 +202,7 @@ for name, key in (("base", "base"), ("AT", "at"), ("CURE", "cure")):
 run.glue("n_curv_images", f"{len(curv_idx)}")
 # Per-image pairing: on how many images is each fine-tuned network's boundary flatter than base's? Near half
 # means the medians' order is noise at this scale.
-kappa_img = curv.assign(k=curv.curvature.abs()).pivot_table(index=["plane", "image"], columns="network", values="k")
-flatter = {
-    (plane, name): f"{int((kappa_img.loc[plane][name] < kappa_img.loc[plane]['base']).sum())}/"
-    f"{int(kappa_img.loc[plane][[name, 'base']].notna().all(axis=1).sum())}"
-    for plane in ("random", "principal")
-    for name in ("AT", "CURE")
-}
+kappa_img, flatter = study.flatter_counts(curv)
 for (plane, name), share in flatter.items():
     run.glue(f"flatter_{name.lower()}_{plane}", share)
 run.glue("plane_image_class", classes[int(y_test[curv_idx[0]])])
@@ -411,25 +232,16 @@ g_wide = torch.Generator().manual_seed(seed + 7)
 v1 = G.orthonormal_direction(torch.randn(x_test[i0].shape, generator=g_wide).to(x_test), generator=g_wide)
 v2 = G.orthonormal_direction(v1, generator=g_wide)
 w_grid = torch.linspace(-wide_extent, wide_extent, wide_points)
+wide_maps = {name: G.class_map(net, x_test[i0], v1, v2, w_grid, w_grid) for name, net in nets.items()}
 fig, axes = plt.subplots(1, 3, figsize=(13, 4.3), sharey=True)
-wide_rows = []
-for ax, (name, net) in zip(axes, nets.items(), strict=True):
-    grid = G.class_map(net, x_test[i0], v1, v2, w_grid, w_grid)
-    centre = int(grid[wide_points // 2, wide_points // 2])
-    wide_rows.append(
-        {
-            "network": name,
-            "share of the plane in the image's class": float((grid == centre).float().mean()),
-            "classes seen": int(grid.unique().numel()),
-        }
-    )
+for ax, (name, grid) in zip(axes, wide_maps.items(), strict=True):
     ax.pcolormesh(w_grid, w_grid, grid, cmap="tab10", vmin=-0.5, vmax=9.5, shading="nearest")
     ax.plot(0, 0, "w*", ms=12, mec="k")
     ax.set(title=name, xlabel="random direction 1")
 axes[0].set_ylabel("random direction 2")
 fig.suptitle("Class maps in a wide random plane through the same image (l2 pixel units)")
-plots.show(fig, "fig3_wide_planes", CHAPTER)
-wide_table = pd.DataFrame(wide_rows).set_index("network")
+run.show(fig, "fig3_wide_planes")
+wide_table = study.region_table(wide_maps)
 wide_table.round(3)
 
 # %% tags=["remove-cell"]
@@ -458,36 +270,14 @@ run.glue("wide_extent", f"{wide_extent:g}")
 # class: margins of misclassified images would measure the networks' errors, not their robustness.
 geom_idx = pick[:n_geom]
 xg, yg = x_test[geom_idx], y_test[geom_idx]
-table1_rows, per_image = [], {}
-for name, net in nets.items():
-    hs = torch.cat(
-        [
-            G.hessian_frobenius_sq(
-                net,
-                xg[i : i + 50],
-                yg[i : i + 50],
-                samples=hutchinson_samples,
-                generator=torch.Generator().manual_seed(seed + i),
-            )
-            for i in range(0, len(xg), 50)
-        ]
-    ).cpu()
-    norms = torch.cat(
-        [G.minimal_perturbation(net, xg[i : i + 50], overshoot=overshoot)[0] for i in range(0, len(xg), 50)]
-    ).cpu()
-    per_image[name] = {"hessian": hs, "perturbation": norms}
-    finite = norms[torch.isfinite(norms)]
-    table1_rows.append(
-        {
-            "network": name,
-            "‖H‖_F² (mean)": float(hs.mean()),
-            "‖H‖_F² (median)": float(hs.median()),
-            "perturbation size (mean)": float(finite.mean()),
-            "perturbation size (median)": float(finite.median()),
-            "DeepFool failures": int((~torch.isfinite(norms)).sum()),
-        }
-    )
-table1 = pd.DataFrame(table1_rows).set_index("network")
+per_image = {
+    name: {
+        "hessian": study.hessian_norms(net, xg, yg, samples=hutchinson_samples, seed=seed),
+        "perturbation": G.minimal_perturbation_norm(net, xg, overshoot=overshoot),
+    }
+    for name, net in nets.items()
+}
+table1 = study.table1(per_image)
 table1
 
 # %% tags=["remove-cell"]
@@ -527,31 +317,14 @@ suite_loader = data.Loader(suite_data, 250, device=dev)
 l2_suite = S.Suite.make(suite_eps, budget=suite_budget, norm="l2")
 grades = {name: S.grade(net, suite_loader, l2_suite, desc=f"suite: {name}") for name, net in nets.items()}
 x_suite, _ = suite_data.float(dev)
-deepfool_norms = {
-    name: torch.cat(
-        [G.minimal_perturbation(net, x_suite[i : i + 50], overshoot=overshoot)[0] for i in range(0, len(x_suite), 50)]
-    ).cpu()
+deepfool_acc = {
+    name: study.deepfool_accuracy(
+        grades[name].clean.correct, G.minimal_perturbation_norm(net, x_suite, overshoot=overshoot), suite_eps
+    )
     for name, net in nets.items()
 }
-deepfool_acc = {
-    name: float(((grades[name].clean.correct > 0) & (deepfool_norms[name] > suite_eps)).float().mean()) for name in nets
-}
 adv_set_acc = accuracy_table["accuracy on the adversarial set"]
-suite_table = pd.DataFrame(
-    [
-        {
-            "network": name,
-            "clean accuracy": g.clean.acc,
-            "adversarial set (report; all test images, unbounded, crafted on base)": adv_set_acc[name],
-            f"DeepFool at ε={suite_eps:g} (report's attack)": deepfool_acc[name],
-            f"suite at ε={suite_eps:g}": g.robust_accuracy,
-            "gap DeepFool − suite (points)": 100 * (deepfool_acc[name] - g.robust_accuracy),
-            **{f"{m} alone": v.acc for m, v in g.members.items()},
-            "attack (suite)": g.suite.name,
-        }
-        for name, g in grades.items()
-    ]
-).set_index("network")
+suite_table = study.suite_table(grades, adv_set_acc, deepfool_acc, suite_eps)
 suite_table.round(3)
 
 # %% [markdown]
@@ -572,7 +345,7 @@ for name, net in nets.items():
         f"{name} {model_name}",
         net,
         grades[name],
-        dataset=dataset,
+        dataset=chapter.DATASET,
         test_data=suite_data,
         sanity=checks[name],
         adversarial_set_accuracy=float(adv_set_acc[name]),
@@ -626,87 +399,26 @@ run.glue("suite_order", " ≥ ".join(f"{n} ({grades[n].robust_accuracy:.1%})" fo
 # All on the base network.
 
 # %%
-base_pred = G.predict(base, x_test).cpu()
+base_pred, y_cpu = G.predict(base, x_test).cpu(), y_test.cpu()
 g_pairs = torch.Generator().manual_seed(seed + 11)
-correct = (base_pred == y_test.cpu()).nonzero().flatten()
-nat_pairs = []
-for c in torch.randperm(len(classes), generator=g_pairs).tolist() * n_nat_pairs:
-    members = correct[y_test.cpu()[correct] == c]
-    if len(members) >= 2 and len(nat_pairs) < n_nat_pairs:
-        a, b = members[torch.randperm(len(members), generator=g_pairs)[:2]].tolist()
-        nat_pairs.append((a, b, c))
-adv_pairs = []
-while len(adv_pairs) < 2 * n_adv_pairs:  # twice as many candidates: a targeted push can fail inside [0, 1]
-    t_cls, ca, cb = torch.randperm(len(classes), generator=g_pairs)[:3].tolist()
-    pa, pb = correct[y_test.cpu()[correct] == ca], correct[y_test.cpu()[correct] == cb]
-    if len(pa) and len(pb):
-        adv_pairs.append(
-            (
-                int(pa[torch.randint(len(pa), (1,), generator=g_pairs)]),
-                int(pb[torch.randint(len(pb), (1,), generator=g_pairs)]),
-                t_cls,
-            )
-        )
-
-
-def run_pairs(pairs: list[tuple[int, int, int]], adversarial: bool, want: int) -> tuple[pd.DataFrame, list[G.Path]]:
-    rows, paths = [], []
-    for a, b, c in pairs:
-        if len(paths) == want:
-            break
-        ends = x_test[[a, b]]
-        if adversarial:
-            target = torch.tensor([c, c], device=dev)
-            ends, reached = G.push_to_class(base, ends, target, overshoot=overshoot, max_iter=500)
-            if not bool(reached.all()):
-                continue
-        path = G.connect(
-            base, ends[0], ends[1], c, n_check=path_check, max_rounds=path_rounds, overshoot=path_overshoot
-        )
-        paths.append(path)
-        rows.append(
-            {
-                "class": classes[c],
-                "points": path.n_points,
-                "normalized distance": path.max_deviation,
-                "pushes": path.pushes,
-                "valid": path.valid,
-                "length": float((ends[1] - ends[0]).norm()),
-            }
-        )
-    return pd.DataFrame(rows), paths
-
-
-nat_df, nat_paths = run_pairs(nat_pairs, adversarial=False, want=n_nat_pairs)
-adv_df, adv_paths = run_pairs(adv_pairs, adversarial=True, want=n_adv_pairs)
-
-
-def mean_sd(s: pd.Series, fmt: str) -> str:
-    return f"{fmt.format(s.mean())} ± {fmt.format(s.std(ddof=0))}"
-
-
-table2 = pd.DataFrame(
-    {
-        "pairs": [len(nat_df), len(adv_df)],
-        "number of points": [mean_sd(nat_df.points, "{:.1f}"), mean_sd(adv_df.points, "{:.1f}")],
-        "normalized distance": [
-            mean_sd(nat_df["normalized distance"], "{:.2e}"),
-            mean_sd(adv_df["normalized distance"], "{:.2e}"),
-        ],
-        "valid paths": [int(nat_df.valid.sum()), int(adv_df.valid.sum())],
-        "straight segment suffices": [int((nat_df.points == 2).sum()), int((adv_df.points == 2).sum())],
-    },
-    index=["natural", "adversarial"],
+nat_pairs = study.natural_pairs(base_pred, y_cpu, len(classes), n_nat_pairs, g_pairs)
+# twice as many adversarial candidates: a targeted push can fail inside [0, 1]
+adv_pairs = study.adversarial_pairs(base_pred, y_cpu, len(classes), 2 * n_adv_pairs, g_pairs)
+path_search = {"n_check": path_check, "max_rounds": path_rounds, "overshoot": path_overshoot}
+nat_df, nat_paths = study.connect_pairs(base, x_test, nat_pairs, classes, want=n_nat_pairs, **path_search)
+adv_df, adv_paths = study.connect_pairs(
+    base, x_test, adv_pairs, classes, want=n_adv_pairs, push=overshoot, **path_search
 )
+table2 = study.table2(nat_df, adv_df)
 table2
 
 # %% tags=["remove-cell"]
 run.glue("path_check", f"{path_check}")
 run.glue("path_overshoot", f"{path_overshoot:.0%}")
-run.glue("nat_points", mean_sd(nat_df.points, "{:.1f}"))
-run.glue("adv_points", mean_sd(adv_df.points, "{:.1f}"))
-run.glue("nat_dev", mean_sd(nat_df["normalized distance"], "{:.1e}"))
-run.glue("adv_dev", mean_sd(adv_df["normalized distance"], "{:.1e}"))
+run.glue("nat_points", study.mean_sd(nat_df.points, "{:.1f}"))
+run.glue("adv_points", study.mean_sd(adv_df.points, "{:.1f}"))
+run.glue("nat_dev", study.mean_sd(nat_df["normalized distance"], "{:.1e}"))
+run.glue("adv_dev", study.mean_sd(adv_df["normalized distance"], "{:.1e}"))
 run.glue("nat_straight", f"{int((nat_df.points == 2).sum())} of {len(nat_df)}")
 run.glue(
     "paths_valid",
@@ -742,7 +454,7 @@ def show_path(path: G.Path, title: str, name: str) -> torch.Tensor:
     axes[2].bar(np.arange(1, len(pca["ratio"]) + 1), pca["ratio"].numpy())
     axes[2].set(xlabel="component", ylabel="explained variance ratio", yscale="log", title="explained variance")
     fig.suptitle(f"{title}: {path.n_points} points, normalized distance {path.max_deviation:.1e}")
-    plots.show(fig, name, CHAPTER)
+    run.show(fig, name)
     return pca["ratio"]
 
 
@@ -770,9 +482,10 @@ run.glue("ratio_adv", float(ratio_adv[0]), "{:.4f}")
 # %%
 x_hue, y_hue = x_test[:n_hue], y_test[:n_hue]
 ok_hue = all_correct[:n_hue]
-att = G.hue_attack(nets, x_hue[ok_hue], hue_angles)
-flip_rate = att["flips"].any(1).float().mean(1)  # per network: some rotation changes its prediction
-all_rate = float(att["all"].any(0).float().mean())
+flips = G.hue_flips(nets, x_hue[ok_hue], hue_angles)  # (network, rotation, image): the rotation changes the label
+best_angle = G.smallest_hue_angle(flips.all(0), hue_angles)  # per image, NaN where no rotation fools all three
+flip_rate = flips.any(1).float().mean(1)  # per network: some rotation changes its prediction
+all_rate = float(flips.all(0).any(0).float().mean())
 hue_table = pd.DataFrame(
     {"share of images whose prediction some rotation changes": flip_rate.numpy()}, index=list(nets)
 )
@@ -780,11 +493,11 @@ hue_table.loc["all three at once"] = all_rate
 hue_table.round(3)
 
 # %%
-found = (~torch.isnan(att["best_angle"])).nonzero().flatten()
+found = (~torch.isnan(best_angle)).nonzero().flatten()
 hue_example = None
 if len(found):
-    j = int(found[att["best_angle"][found].abs().argmin()])
-    angle = float(att["best_angle"][j])
+    j = int(found[best_angle[found].abs().argmin()])
+    angle = float(best_angle[j])
     img = x_hue[ok_hue][j]
     shifted = G.hue_rotate(img[None], angle)[0]
     labels_before = [classes[int(G.predict(n, img[None])[0])] for n in nets.values()]
@@ -803,7 +516,7 @@ if len(found):
     for ax in axes:
         ax.set_xticks([])
         ax.set_yticks([])
-    plots.show(fig, "fig9_colour_attack", CHAPTER)
+    run.show(fig, "fig9_colour_attack")
 
 # %% tags=["remove-cell"]
 run.glue("hue_list", ", ".join(f"{a:g}" for a in hue_angles))
@@ -848,25 +561,9 @@ for name, key in (("base", "base"), ("AT", "at"), ("CURE", "cure")):
 # ({glue:text}`verdict_suite_sanity_checks`).
 
 # %%
-# Table 1 on the images where DeepFool found a perturbation for all three networks.
-pert = {name: d["perturbation"] for name, d in per_image.items()}
-fin = torch.isfinite(pert["base"]) & torch.isfinite(pert["AT"]) & torch.isfinite(pert["CURE"])
-hess = {name: d["hessian"][fin] for name, d in per_image.items()}
-pert = {name: p[fin] for name, p in pert.items()}
-mean1 = {name: (float(hess[name].mean()), float(pert[name].mean())) for name in nets}
-t1_ours = f"{int(fin.sum())} images, means: ‖H‖_F² " + ", ".join(f"{n} {h:.3g}" for n, (h, _) in mean1.items())
-t1_ours += "; perturbation " + ", ".join(f"{n} {p:.3f}" for n, (_, p) in mean1.items())
-t1_method = f"paired bootstrap over {int(fin.sum())} test images"
-kappa = curv_summary["median |κ|, random plane"]
-kappa_pc = curv_summary["median |κ|, principal plane"]
+# Fig. 2's claims: per image, the ratio of base's fitted curvature to the fine-tuned network's.
+curv_ours = study.curvature_text(curv_summary, flatter, len(curv_idx))
 k_rand = kappa_img.loc["random"]
-curv_ours = (
-    f"median |κ| over {len(curv_idx)} images, adversarial x random plane: base {kappa['base']:.3g}, "
-    f"AT {kappa['AT']:.3g}, CURE {kappa['CURE']:.3g} (adversarial x highest-curvature plane: base "
-    f"{kappa_pc['base']:.3g}, AT {kappa_pc['AT']:.3g}, CURE {kappa_pc['CURE']:.3g}); flatter than base on "
-    f"AT {flatter['random', 'AT']} and CURE {flatter['random', 'CURE']} images (random plane), "
-    f"AT {flatter['principal', 'AT']} and CURE {flatter['principal', 'CURE']} (principal plane)"
-)
 for key, name in (("flatter_boundary", "AT"), ("cure_flatter_boundary", "CURE")):
     both = k_rand[["base", name]].dropna().clip(lower=1e-12)
     run.claim(
@@ -879,6 +576,14 @@ for key, name in (("flatter_boundary", "AT"), ("cure_flatter_boundary", "CURE"))
         ),
         ours=curv_ours,
     )
+
+# %%
+# Table 1 on the images where DeepFool found a perturbation for all three networks.
+pert = {name: d["perturbation"] for name, d in per_image.items()}
+fin = torch.isfinite(pert["base"]) & torch.isfinite(pert["AT"]) & torch.isfinite(pert["CURE"])
+hess = {name: d["hessian"][fin] for name, d in per_image.items()}
+pert = {name: p[fin] for name, p in pert.items()}
+t1_ours = study.table1_text(hess, pert)
 run.claim("at_lowers_hessian", claims.ratio(hess["AT"], hess["base"]), ours=t1_ours)
 run.claim("cure_lowers_hessian", claims.ratio(hess["CURE"], hess["base"]), ours=t1_ours)
 run.claim(
@@ -889,19 +594,13 @@ run.claim(
         pert["AT"],
         pert["CURE"],
         unit="x",
-        method=t1_method,
+        method=f"paired bootstrap over {int(fin.sum())} test images",
     ),
     ours=t1_ours,
 )
 run.claim("cure_outperforms_at", claims.ratio(pert["CURE"], pert["AT"]), ours=t1_ours)
-robust = {name: g.robust.correct for name, g in grades.items()}
-saved = {  # paired: images a fine-tuned network keeps and base loses, and the reverse
-    name: (
-        int(((robust[name] > 0) & (robust["base"] == 0)).sum()),
-        int(((robust[name] == 0) & (robust["base"] > 0)).sum()),
-    )
-    for name in ("AT", "CURE")
-}
+
+# %%
 run.claim(
     "at_cure_raise_robust_accuracy",
     claims.bootstrap(
@@ -912,21 +611,12 @@ run.claim(
         unit="points",
         method=f"paired bootstrap over {len(suite_data)} test images",
     ),
-    ours=f"{l2_suite.name} on {len(suite_data)} images: base {grades['base'].robust_accuracy:.1%}, "
-    f"AT {grades['AT'].robust_accuracy:.1%}, CURE {grades['CURE'].robust_accuracy:.1%} (images kept / lost "
-    f"against base: AT {saved['AT'][0]}/{saved['AT'][1]}, CURE {saved['CURE'][0]}/{saved['CURE'][1]}); clean "
-    + ", ".join(f"{n} {g.clean.acc:.1%}" for n, g in grades.items())
-    + f"; the report's DeepFool at the same radius: base {deepfool_acc['base']:.1%}, AT {deepfool_acc['AT']:.1%}, "
-    f"CURE {deepfool_acc['CURE']:.1%}",
+    ours=study.suite_text(grades, deepfool_acc, suite=l2_suite.name, n_images=len(suite_data)),
     eps=suite_eps,
 )
-paths_ours = (
-    f"natural ({len(nat_df)} pairs): {mean_sd(nat_df.points, '{:.1f}')} points, "
-    f"{mean_sd(nat_df['normalized distance'], '{:.1e}')}, largest {nat_df['normalized distance'].max():.1e}; "
-    f"adversarial ({len(adv_df)} pairs): {mean_sd(adv_df.points, '{:.1f}')} points, "
-    f"{mean_sd(adv_df['normalized distance'], '{:.1e}')}; valid paths {int(nat_df.valid.sum())} and "
-    f"{int(adv_df.valid.sum())}"
-)
+
+# %%
+paths_ours = study.paths_text(nat_df, adv_df)
 run.claim(
     "natural_paths_straight",
     claims.mean(nat_df["normalized distance"].to_numpy(), unit="%", scale=100, what="natural pairs"),
@@ -945,7 +635,9 @@ for key, col in (("adversarial_paths_harder", "normalized distance"), ("adversar
         ),
         ours=paths_ours,
     )
-fooled = att["flips"].any(1).float()  # (network, image): some rotation changes the network's label
+
+# %%
+fooled = flips.any(1).float()  # (network, image): some rotation changes the network's label
 run.claim(
     "colour_shift_fools_all",
     claims.bootstrap(
@@ -956,13 +648,7 @@ run.claim(
         unit="points",
         method=f"paired bootstrap over {fooled.shape[1]} test images",
     ),
-    ours=f"of {int(ok_hue.sum())} images: base {flip_rate[0]:.0%}, AT {flip_rate[1]:.0%}, CURE {flip_rate[2]:.0%}, "
-    f"all three at once {all_rate:.0%}"
-    + (
-        f"; example at {hue_example['angle']:+.0f}°: {hue_example['before']} → {hue_example['after']}"
-        if hue_example
-        else ""
-    ),
+    ours=study.hue_text(flip_rate, all_rate, int(ok_hue.sum()), hue_example),
 )
 run.check(
     "suite_sanity_checks",

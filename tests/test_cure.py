@@ -11,7 +11,7 @@ from torch import nn
 from helpers.core import data, training
 from helpers.core.attacks import eval_mode
 from helpers.core.device import seed_everything
-from helpers.papers.cure.losses import cure_h_schedule, cure_regularizer
+from helpers.papers.cure.losses import cure_h_schedule, cure_penalty, cure_regularizer
 
 
 def _tiny(seed: int = 0, dtype: torch.dtype = torch.float64) -> nn.Module:
@@ -99,6 +99,24 @@ def test_h_schedule_ramps_then_stays():
         cure_h_schedule(0.1, -1.0)
     with pytest.raises(ValueError, match="^h must be"):
         cure_regularizer(_tiny(), torch.rand(1, 1, 4, 4, dtype=torch.float64), torch.tensor([0]), -0.1)
+
+
+def test_cure_penalty_is_the_weighted_term_on_the_schedule():
+    model = _tiny()
+    g = torch.Generator().manual_seed(3)
+    x = torch.rand(4, 1, 4, 4, generator=g, dtype=torch.float64)
+    y = torch.randint(0, 3, (4,), generator=g)
+    term = cure_penalty(4.0, 0.6, h_start=0.02, warmup=0.5)
+    for progress in (0.0, 0.25, 0.9):
+        h = cure_h_schedule(progress, 0.6, h_start=0.02, warmup=0.5)
+        torch.testing.assert_close(term(model, x, y, progress), 4.0 * cure_regularizer(model, x, y, h))
+    late, early = term(model, x, y, 0.9), term(model, x, y, 0.0)
+    assert late.requires_grad and float(late.detach()) > float(early.detach())  # h grew
+    assert float(cure_penalty(0.0, 0.6)(model, x, y, 0.5).detach()) == 0.0
+    with pytest.raises(ValueError, match="^lam must"):
+        cure_penalty(-1.0, 0.6)
+    with pytest.raises(ValueError, match="^h_final must"):
+        cure_penalty(1.0, -0.6)  # checked when the term is made, before any training
 
 
 def _toy_loader() -> data.Loader:

@@ -6,6 +6,7 @@ Each function documents its paper, the shapes it takes and the value ranges it e
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -64,3 +65,23 @@ def cure_h_schedule(progress: float, h_final: float, *, h_start: float = 0.0, wa
     warmup = check_nonnegative("warmup", warmup)
     ramp = 1.0 if warmup == 0 else min(1.0, max(0.0, progress) / warmup)
     return h_start + (h_final - h_start) * ramp
+
+
+def cure_penalty(
+    lam: float, h_final: float, *, h_start: float = 0.0, warmup: float = 0.5
+) -> Callable[[nn.Module, torch.Tensor, torch.Tensor, float], torch.Tensor]:
+    """CURE's training term as a ``regularizer(model, x, y, progress)`` hook of :func:`helpers.core.training.fit`:
+    ``lam * cure_regularizer(model, x, y, h)`` with ``h = cure_h_schedule(progress, h_final, ...)``.
+
+    Moosavi-Dezfooli et al. (2019) weight the term by ``lam`` = 4 and grow ``h`` during the first epochs; ``x``
+    (B, C, H, W) in [0, 1], ``y`` (B,) labels, ``progress`` in [0, 1) as ``fit`` passes it. Returns a scalar
+    tensor attached to the parameters' graph.
+    """
+    lam = check_nonnegative("lam", lam)
+    cure_h_schedule(0.0, h_final, h_start=h_start, warmup=warmup)  # checks the schedule before any training
+
+    def term(model: nn.Module, x: torch.Tensor, y: torch.Tensor, progress: float) -> torch.Tensor:
+        h = cure_h_schedule(progress, h_final, h_start=h_start, warmup=warmup)
+        return lam * cure_regularizer(model, x, y, h)
+
+    return term
