@@ -1,32 +1,37 @@
-"""helpers: the tested core of the course book *Adversarial Robustness, Reproduced*.
+"""helpers: the tested code of the course book *Adversarial Robustness, Reproduced*.
 
-Submodules are grouped by concern and imported explicitly (``from helpers import attacks``); importing the
-package itself does no work: no device probing, no data access, no torch import.
+Three tiers, one folder each, whose imports point one way (``tests/test_architecture.py`` checks it):
 
-- ``device``: device choice, seeding, autocast, channels_last, throughput timing, run metadata.
-- ``data``: MNIST / CIFAR-10 as cached uint8 tensors, stratified subsets, batch iterators.
-- ``augment``: batched, seeded image augmentations on tensors in [0, 1].
-- ``attacks``: FGSM, PGD (l-inf / l2, EOT), uniform noise; the ``eval_mode`` context.
-- ``evaluate``: per-sample scores over noise draws, accuracy, transfer (``perturb``), the PGD battery.
-- ``suite``: the strong evaluation suite (PGD + APGD-CE + APGD-T, EOT) and the sanity checks.
-- ``verify``: re-attack every recorded model from its checkpoint (``python -m helpers.verify``).
-- ``training``: the training loop with a pluggable adversary, resumable checkpoints.
-- ``models``: the architectures the chapters use (``models.resnet``: small-input ResNet-18/34/50;
-  ``models.photoz``: the photo-z Inception and CNN; ``models.registry``: self-describing ``save``/``load``);
-  normalization is a layer inside each model.
-- ``losses``: training losses and regularizers beyond cross-entropy.
-- ``geometry``: input-space geometry of classifiers (DeepFool minimal perturbations, Hutchinson Hessian norm,
-  top Hessian direction, decision-boundary planes and curvature, path-connectedness of regions, hue shift).
-- ``metrics``: metrics beyond accuracy (photo-z bias, sigma_MAD, outlier fraction).
-- ``galaxies``: the GalSim simulator of SDSS-like ugriz cutouts for the photo-z chapter.
-- ``results``: a chapter's run record (glue, claims, checks, models) and ``results/NN_name.json``.
-- ``claims``: claims as data (``notebooks/claims/*.yaml``), bootstrap intervals and the three-way verdicts.
-- ``scorecard``: forest plots, claims and checks tables, verdict counts per profile.
-- ``plots``: the book's one figure style and a save-and-show helper.
-- ``params``: parameter validation that names the parameter and its valid range.
-- ``pipeline``: jupytext + papermill execution of the chapters (``python -m helpers.pipeline``).
-- ``sweep``: grids of chapter runs (seeds x parameter values) as Ray tasks, and their summary
-  (``python -m helpers.sweep``).
+``helpers/core/``: the generic core, which knows no document and no book. It imports only itself.
+    ``attacks`` (FGSM, FGSM-RS, PGD l-inf/l2 with EOT, noise, NES; ``eval_mode``; one per-sample norm helper),
+    ``evaluate`` (per-sample scores over noise draws, accuracy, transfer, the PGD battery), ``suite`` (the
+    strong evaluation: PGD + APGD-CE + APGD-T with EOT, and the sanity checks of Carlini et al. 2019),
+    ``training`` (``fit`` with a pluggable adversary, exact resume, the catastrophic-overfitting guard),
+    ``data`` (MNIST / CIFAR-10 as cached uint8 tensors, stratified subsets, the loader; ``MEAN_STD``),
+    ``augment``, ``models`` (the registry ``create``/``save``/``load``, ``Normalize``, the CIFAR and MNIST
+    networks), ``device`` (device, seeding, autocast, run metadata), ``params`` (checks and rules that name
+    the parameter and its range), ``io`` (atomic writes, the project and results folders), ``plots`` (the one
+    figure style), ``progress``.
+
+``helpers/papers/``: one module or package per document, for what only that document needs. Each imports
+    the core and nothing of the book's machinery; none imports another document.
+    ``photoz`` (document 1: GalSim galaxies, the Inception, photo-z metrics, the chapter's study and tables),
+    ``curriculum`` (2: curriculum schedule, PNI/RSE defences, the chapter's networks and study),
+    ``matrand`` (3: threats, MAT-Rand/MAT-Max adversaries, the grader, the chapter's trainer and report),
+    ``regnet`` (4: Gaussian-target latent losses, encoders, Gaussianity statistics, studies, figures),
+    ``cure`` (5: the CURE regularizer, minimal perturbations, Hessian, boundary planes, paths, hue attack).
+
+``helpers/*.py`` and ``helpers/sweep/``: the book's machinery, which may import everything.
+    ``experiment`` (the chapter scaffold: ``start`` validates, seeds and opens the run; ``run.trained``,
+    ``run.scored``, ``run.show``), ``results`` (the run record ``Run``: glue, claims, checks, models),
+    ``claims`` (claims as data, bootstrap intervals, verdicts), ``scorecard``, ``pipeline`` (jupytext +
+    papermill: ``python -m helpers.pipeline``), ``timings`` (``book/timings.json``), ``student``,
+    ``exercises``, ``install``, ``verify`` (re-attack every recorded model), ``gpu_check`` (``make
+    gpu-check``), ``lock`` (``constraints.txt``), ``sweep`` (grids of runs on Ray).
+
+Where code goes: if a second document could use it unchanged, the core; if it serves one document's
+experiments, that document's package; if it is about the book (running, recording, teaching), the top level.
+A notebook holds narrative, its parameters cell, calls and claims. Importing ``helpers`` does no work.
 """
 
 __version__ = "0.1.0"
