@@ -1,13 +1,15 @@
 # Adversarial Robustness, Reproduced: set-up, execution, book and tests.
-#   make book                          set up, execute every chapter (PROFILE=quick|ci|full), build _build/html
+#   make book                          set up, execute every chapter (PROFILE=small|medium|full, default small), build
+#                                      _build/html
 #   make test                          set up, lint, all tests (the student install in fresh venvs, every chapter
-#                                      at the ci profile, the book with -W); make unit: the quick ones only
+#                                      at the small profile, the book with -W); make unit: the quick ones only
 #   make chapter NB=00_primer PROFILE=full
 #   make student                       regenerate the student notebooks student/*.ipynb from notebooks/*.py
-#   make sweep NB=00_primer PROFILE=ci SEEDS=0-4 ARGS="-p eps 0.05,0.1,0.2"   many runs at once on Ray
+#   make sweep NB=00_primer PROFILE=small SEEDS=0-4 ARGS="-p eps 0.05,0.1,0.2"   many runs at once on Ray
 #   make publish [REMOTE=origin]       push the built book (_build/html) to the remote's gh-pages branch
 #   make lock [UPGRADE=1]              regenerate constraints.txt, the exact tested set, from pyproject.toml
-#   make verdicts PROFILE=quick [RECORD=1]   run every chapter at PROFILE and report each verdict that differs
+#   make gpu-check                     every chapter at medium on one CUDA GPU (<= 10 min), book/gpu_check.json
+#   make verdicts PROFILE=medium [RECORD=1]   run every chapter at PROFILE and report each verdict that differs
 #                                      from notebooks/claims/*.yaml; RECORD=1 writes the measured ones there
 # Everything lives in .venv; the only prerequisite is python3 (>= 3.10).
 # pyproject.toml states what the code needs (lower bounds, as a library does, so that a student's own torch
@@ -18,7 +20,7 @@
 PYTHON  ?= python3
 VENV    := .venv
 BIN     := $(VENV)/bin
-PROFILE ?= quick
+PROFILE ?= small
 NB      ?= 00_primer
 LOCK    := constraints.txt
 REMOTE  ?= origin
@@ -28,7 +30,7 @@ SEEDS   ?= 0
 ARGS    ?=
 export CHAPTER_TIMEOUT
 
-.PHONY: setup lock chapters chapter sweep book student publish test unit lint format benchmark clean verdicts
+.PHONY: setup lock chapters chapter sweep book student publish test unit lint format benchmark clean verdicts gpu-check
 
 setup: $(VENV)/.ready
 
@@ -57,7 +59,7 @@ chapter: setup
 sweep: setup
 	$(BIN)/python -m helpers.sweep $(NB) --profile $(PROFILE) --seeds $(SEEDS) $(ARGS)
 
-# The claims files hold, per profile, the verdict expected (ci: asserted by make test) or measured (larger
+# The claims files hold, per profile, the verdict expected (small: asserted by make test) or measured (larger
 # profiles, with revision and date). A flip is kept in the claim's history.
 verdicts: chapters
 	$(BIN)/python -m helpers.claims $(if $(RECORD),record,compare)
@@ -93,6 +95,11 @@ test: lint
 
 benchmark: setup
 	$(BIN)/python benchmarks/attack_throughput.py
+
+# Every chapter at the medium profile on one CUDA device, at most 10 minutes in all; writes book/gpu_check.json
+# (timings and verdicts; commit it). Refuses with exit code 2 where there is no CUDA device.
+gpu-check: setup
+	$(BIN)/python -m helpers.gpu_check --profile medium
 
 clean:
 	rm -rf _build book/chapters/*.ipynb results

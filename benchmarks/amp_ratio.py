@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from helpers.core import device as D
 from helpers.core import models
 
-NETS = {  # the chapters' main CIFAR-10 networks at their ci/quick widths
+NETS = {  # the chapters' main CIFAR-10 networks at their small/medium widths
     "BasicNet (ch3)": lambda: models.build("basicnet", "cifar10", 32),
     "ResNet20 (ch3)": lambda: models.build("resnet20", "cifar10", 16),
     "ResNet-18 w16 (ch3, ch5)": lambda: models.build("resnet18", "cifar10", 16),

@@ -1,11 +1,12 @@
-"""What scheduling a sweep on Ray costs: 4 primer points at ci with 2 workers, against their own run times.
+"""What scheduling a sweep on Ray costs: 4 primer points at the small profile with 2 workers, against their own
+run times.
 
 The ratio printed is the sweep's wall time (from the call to ``run_sweep``: Ray's start, the submission, the waits,
 the records, Ray's shutdown) over (the sum of the points' own run times / workers), where a point's own run time
 is measured inside its Ray task around the pipeline run (conversion, papermill and its kernel, tidying the
 executed notebook). 1.0 would be a perfect split with no cost at all; the bound is 1.15::
 
-    .venv/bin/python benchmarks/sweep_overhead.py [--profile ci] [--workers 2] [--eps 0.1,0.2] [--seeds 0-1]
+    .venv/bin/python benchmarks/sweep_overhead.py [--profile small] [--workers 2] [--eps 0.1,0.2] [--seeds 0-1]
 
 The sweep runs in a fresh temporary folder, so nothing is skipped. Other programs using the cores slow the points
 and Ray's start unevenly: measure on an otherwise idle machine. Exit status 1 when the ratio is above the bound.
@@ -28,7 +29,7 @@ BOUND = 1.15
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--profile", default="ci")
+    parser.add_argument("--profile", default="small")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--seeds", default="0-1")
     parser.add_argument("--eps", default="0.1,0.2")

@@ -16,7 +16,7 @@ One YAML file per chapter, ``notebooks/claims/<chapter>.yaml``, read by the chap
                                           # names, e.g. 10 for "below 10%")
       margin: 0                           # fixed before any run: how far beyond no_effect the interval must lie
       expected:                           # per profile: the verdict we expect and, unless reproduced, why
-        ci: {verdict: inconclusive, reason: "..."}
+        small: {verdict: inconclusive, reason: "..."}
       history: []                         # runs that flipped a verdict (written by ``record``)
 
 A verdict compares the 95% interval with ``no_effect`` (below: n) and the margin (Errington et al. 2021

@@ -1,8 +1,8 @@
 """Execute the book's notebooks: jupytext (py:percent -> ipynb with a kernelspec), then papermill.
 
     python -m helpers.pipeline list
-    python -m helpers.pipeline run 00_primer --profile ci [-p eps 0.2] [--timeout 900]
-    python -m helpers.pipeline run --all --profile ci
+    python -m helpers.pipeline run 00_primer --profile small [-p eps 0.2] [--timeout 900]
+    python -m helpers.pipeline run --all --profile small
     python -m helpers.pipeline script 04_regnet --profile full   # no Jupyter: a plain Python run
 
 
@@ -300,7 +300,7 @@ def main(argv: list[str] | None = None) -> int:
     run = sub.add_parser("run", help="execute notebooks")
     run.add_argument("names", nargs="*", help="notebook names, e.g. 00_primer")
     run.add_argument("--all", action="store_true", help="every notebook in _toc.yml, in order")
-    run.add_argument("--profile", default=os.environ.get("PROFILE", "quick"), choices=PROFILES)
+    run.add_argument("--profile", default=os.environ.get("PROFILE", "small"), choices=PROFILES)
     run.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"))
     run.add_argument(
         "--timeout",
@@ -313,7 +313,7 @@ def main(argv: list[str] | None = None) -> int:
     stud.add_argument("--check", action="store_true", help="write nothing; exit 1 if any is out of date")
     script = sub.add_parser("script", help="run one notebook as a plain Python program (no Jupyter)")
     script.add_argument("name", help="notebook name, e.g. 04_regnet (any notebooks/<name>.py)")
-    script.add_argument("--profile", default=os.environ.get("PROFILE", "quick"), choices=PROFILES)
+    script.add_argument("--profile", default=os.environ.get("PROFILE", "small"), choices=PROFILES)
     script.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"))
     args = parser.parse_args(argv)
     root = project_root(Path(__file__).parent)

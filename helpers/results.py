@@ -4,7 +4,7 @@ A *claim* is one of the document's findings, written in ``notebooks/claims/<chap
 :mod:`helpers.claims`): the chapter measures its effect with an interval and :meth:`Run.claim` computes the
 verdict. A *check* is one the book adds (:meth:`Run.check`), shown apart and never counted as a reproduction.
 The JSON holds the profile, device, seeds, wall time, package versions, parameters, the claims and checks,
-the models and the glued numbers; tests assert the verdicts of the ci run, and the scorecard page
+the models and the glued numbers; tests assert the verdicts of the small run, and the scorecard page
 (:mod:`helpers.scorecard`) gathers every chapter's.
 """
 

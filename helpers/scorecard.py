@@ -123,7 +123,7 @@ def checks_table(records: Iterable[Mapping[str, Any]], chapter: str | None = Non
     return pd.DataFrame(rows, columns=(["chapter"] if chapter else []) + ["check", "why it matters", "ours", "result"])
 
 
-def counts(results: Iterable[Mapping[str, Any]], profiles: tuple[str, ...] = ("ci", "quick", "full")) -> Any:
+def counts(results: Iterable[Mapping[str, Any]], profiles: tuple[str, ...] = ("small", "medium", "full")) -> Any:
     """Reproduced / inconclusive / contradicted per chapter and profile.
 
     The profile of each results JSON counts what that run measured; the other profiles count the verdicts

@@ -105,7 +105,7 @@ def timings_table(runs: list[dict[str, Any]], chapters: list[str] | None = None)
     """
     import pandas as pd
 
-    profiles = ("quick", "ci", "full")
+    profiles = ("small", "medium", "full")
     names = list(chapters or []) + sorted({r["chapter"] for r in runs} - set(chapters or []))
     cells: dict[tuple[str, str], dict[str, str]] = {(c, p): {} for c in names for p in profiles}
     devices: list[str] = []

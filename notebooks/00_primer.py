@@ -23,7 +23,7 @@
 # size is the control: adversarial examples are not just noise.
 
 # %% tags=["parameters"]
-profile = "quick"  # run profile: quick (laptop CPU), ci (smallest run showing every claim), full (GPU)
+profile = "medium"  # small (make test, make book: minutes on 2 cores) | medium (these defaults) | full (GPU)
 seed = 0  # seed for the data subsets, the initialisation and the random baselines
 device = "auto"  # auto | cpu | cuda | mps
 n_train = 12000  # training images, a stratified subset of MNIST's 60,000
@@ -387,7 +387,7 @@ run.finish()
 # ## Exercises
 #
 # The exercises reuse this chapter's trained `model` and test digits (`test_data`); each takes seconds on a
-# laptop CPU at the quick profile. A coding exercise gives a function to complete and ends with a self-check
+# laptop CPU at the medium profile. A coding exercise gives a function to complete and ends with a self-check
 # cell, which raises an `AssertionError` with a hint until your answer agrees with `helpers`. The
 # {term}`threat model`, {term}`ε <perturbation budget>` and {term}`PGD` are defined in the
 # [notation and glossary](../notation.md).

@@ -24,7 +24,7 @@
 # with each finding's verdict at this run's scale.
 
 # %% tags=["parameters"]
-profile = "quick"  # run profile: quick (laptop CPU), ci (the tests' profile, a few CPU minutes), full (GPU)
+profile = "medium"  # small (make test, make book: minutes on 2 cores) | medium (these defaults) | full (GPU)
 seed = 0  # seed of the simulation, the subsets, the initialisations and the random baselines
 device = "auto"  # auto | cpu | cuda | mps
 n_train = 4000  # simulated training galaxies per model (the document: 100,000)
@@ -156,8 +156,8 @@ run.show(fig, "fig2_pixels")
 # $\mathrm{lr}\,m/\epsilon$: momentum SGD with a rate of $\mathrm{lr}/\epsilon$, stable and slow. That suits the
 # document's about 150 epochs of 100,000 galaxies (15 million presentations) but not the few tens of thousands a
 # CPU profile can afford: with the document's settings our small networks end up not much better than guessing
-# the median redshift, and a network that barely reads its images has little to lose under attack. The quick
-# and ci profiles therefore use Adam in its usual regime (small $\epsilon$, a lower learning rate); the full
+# the median redshift, and a network that barely reads its images has little to lose under attack. The medium
+# and small profiles therefore use Adam in its usual regime (small $\epsilon$, a lower learning rate); the full
 # profile keeps the document's values.
 
 
@@ -365,7 +365,7 @@ if table3:
     )
     display(tables.table3(table3_rows))  # beside the document's Table 3 and Section 4.3
 else:
-    print("Table 3 is not trained at this profile (table3=False): see the quick and full profiles.")
+    print("Table 3 is not trained at this profile (table3=False): see the medium and full profiles.")
 
 # %% tags=["remove-cell"]
 run.glue("pgd_frac", f"{pgd_train_fraction:.0%}")

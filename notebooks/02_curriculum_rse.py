@@ -30,7 +30,7 @@
 # with a strong suite of attacks: the report's own attacks, kept to reproduce its tables, overstate it.
 
 # %% tags=["parameters"]
-profile = "quick"  # run profile: quick (laptop CPU), ci (the tests' profile, sized by cost), full (GPU)
+profile = "medium"  # small (make test, make book: minutes on 2 cores) | medium (these defaults) | full (GPU)
 seed = 0  # seed of the subsets, initialisations, attack starts, noise draws and NES directions
 device = "auto"  # auto | cpu | cuda | cuda:N | mps
 n_train = 4000  # CIFAR-10 training images, a stratified subset of the 50,000
@@ -40,7 +40,7 @@ n_fig4 = 300  # test images (the first n_fig4) for the PGD and EOT-PGD curves of
 batch_size = 32  # images per optimisation step (the full profile: 128)
 epochs = 8  # passes over the training subset for every curriculum-trained model (the document: 60 for Table 1)
 defense_epochs = 8  # passes for the PGD-trained BigNet, BigNet-PNI and BigNet-RSE of Table 2 (the document: 10)
-wide_epochs = 8  # passes for the costliest models, the WRN, both ViTs and WRN-RSE (no claim rests on them; ci: fewer)
+wide_epochs = 8  # passes for the costliest models, the WRN, both ViTs and WRN-RSE (no claim rests on them; small: 1)
 sgd_lr = 0.02  # SGD learning rate, momentum 0.9, weight decay 5e-4 (the optimiser of the first section)
 adamw_lr = 0.002  # AdamW learning rate, weight decay 0.01 (the later optimiser of the document)
 attacked_ratio = 0.5  # share of each training batch replaced by adversarial examples (the document: 0.5)

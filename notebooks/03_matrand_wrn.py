@@ -25,7 +25,7 @@
 # profile, with the same code from a laptop CPU to a GPU, and check each of its claims against our numbers.
 
 # %% tags=["parameters"]
-profile = "quick"  # run profile: quick (laptop CPU), ci (a few minutes on CPU, for the tests), full (GPU)
+profile = "medium"  # small (make test, make book: minutes on 2 cores) | medium (these defaults) | full (GPU)
 seed = 0  # seed of the subsets, the validation split, initialisations, attack starts and noise draws
 device = "auto"  # auto | cpu | cuda | mps
 n_train = 4000  # CIFAR-10 training images, a stratified subset of the 50,000 (validation split included)

@@ -28,7 +28,7 @@
 # saturated gradients.
 
 # %% tags=["parameters"]
-profile = "quick"  # run profile: quick (laptop CPU), ci (the test run, sized by cost), full (the thesis' scale, GPU)
+profile = "medium"  # small (make test, make book: minutes on 2 cores) | medium (these defaults) | full (GPU)
 seed = 0  # seed of the data subsets, initialisations and attacks; the seed study adds seed+1, seed+2, ...
 device = "auto"  # auto | cpu | cuda | mps
 encoder = "resnet18"  # encoder of every experiment but the depth and shake-shake studies
@@ -683,7 +683,7 @@ run.finish()
 # {cite:p}`volpato2019regnet`, with the FGSM of {cite:t}`goodfellow2015explaining` and the gradient-masking
 # lens of {cite:t}`athalye2018obfuscated`. They reuse this chapter's trained RegNet (`head`,
 # $\mu_T$ = {glue:text}`mu_t`), its cross-entropy
-# twin (`ce10`) and the ten-class test digits (`test10`); each takes seconds on a laptop CPU at the quick
+# twin (`ce10`) and the ten-class test digits (`test10`); each takes seconds on a laptop CPU at the medium
 # profile. Coding exercises end with a self-check cell that raises an `AssertionError` with a hint until
 # your answer agrees with `helpers`.
 

@@ -26,7 +26,7 @@
 # copy fine-tuned with CURE. The report used Tiny-ImageNet; we use CIFAR-10, as the CURE paper did.
 
 # %% tags=["parameters"]
-profile = "quick"  # run profile: quick (laptop CPU), ci (the tests' run, sized by cost), full (GPU, the report's scale)
+profile = "medium"  # small (make test, make book: minutes on 2 cores) | medium (these defaults) | full (GPU)
 seed = 0  # seed for the data subsets, initialisation, random plane directions and pairs
 device = "auto"  # auto | cpu | cuda | mps
 model_name = "resnet18"  # resnet18 | resnet34 | resnet50 (small-input ResNets of helpers.core.models)
@@ -664,7 +664,7 @@ run.finish()
 # ## Exercises
 #
 # The exercises reuse this chapter's three networks (`nets["base"]`, `nets["AT"]`, `nets["CURE"]`) and test
-# images (`x_test`, `y_test`); each takes seconds on a laptop CPU at the quick profile. Coding exercises end
+# images (`x_test`, `y_test`); each takes seconds on a laptop CPU at the medium profile. Coding exercises end
 # with a self-check cell that raises an `AssertionError` with a hint until your answer agrees with `helpers`.
 
 # %% [markdown]

@@ -34,7 +34,7 @@
 # {glue:text}`n_checks_pass` pass.
 
 # %% tags=["parameters"]
-profile = "quick"  # the profile the chapters were run at (shown for reference only)
+profile = "medium"  # the profile the chapters were run at (shown for reference only)
 
 # %% tags=["remove-cell"]
 from IPython.display import Markdown, display

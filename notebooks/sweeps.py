@@ -24,7 +24,7 @@
 # of them failed.
 
 # %% tags=["parameters"]
-profile = "quick"  # the profile this page is built at (shown for reference only: each sweep names its own)
+profile = "medium"  # the profile this page is built at (shown for reference only: each sweep names its own)
 sweeps_dir = ""  # folder holding <sweep>/summary.json; empty: results/sweeps
 
 # %% tags=["remove-cell"]
@@ -51,8 +51,8 @@ glue("n_failed", str(sum(s["counts"]["failed"] for s in summaries)), display=Fal
 # On one machine, Ray starts locally and runs one point per core (one per GPU where there are GPUs):
 #
 # ```bash
-# make sweep NB=00_primer PROFILE=ci SEEDS=0-4 ARGS="-p eps 0.05,0.1,0.2"
-# .venv/bin/python -m helpers.sweep 00_primer --profile ci --seeds 0-4 -p eps 0.05,0.1,0.2 --workers 2
+# make sweep NB=00_primer PROFILE=small SEEDS=0-4 ARGS="-p eps 0.05,0.1,0.2"
+# .venv/bin/python -m helpers.sweep 00_primer --profile small --seeds 0-4 -p eps 0.05,0.1,0.2 --workers 2
 # ```
 #
 # On a cluster, start Ray on every node (`ray start --head` on one, `ray start --address <head>:6379` on the

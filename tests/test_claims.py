@@ -105,10 +105,10 @@ CLAIM = {
     "direction": "greater",
     "no_effect": 0,
     "margin": 0,
-    "expected": {"ci": {"verdict": "reproduced"}},
+    "expected": {"small": {"verdict": "reproduced"}},
 }
 CHECK = {"key": "finite", "kind": "check", "statement": "the loss is finite", "source": "book",
-         "document": "not in the document", "expected": {"ci": {"verdict": "passes"}}}  # fmt: skip
+         "document": "not in the document", "expected": {"small": {"verdict": "passes"}}}  # fmt: skip
 
 
 @pytest.mark.parametrize(
@@ -117,8 +117,8 @@ CHECK = {"key": "finite", "kind": "check", "statement": "the loss is finite", "s
         ({"direction": "up"}, "direction"),
         ({"margin": -1}, "margin"),
         ({"kind": "wish"}, "kind"),
-        ({"expected": {"ci": {"verdict": "inconclusive"}}}, "give a reason"),
-        ({"expected": {"ci": {"verdict": "holds"}}}, "needs a verdict"),
+        ({"expected": {"small": {"verdict": "inconclusive"}}}, "give a reason"),
+        ({"expected": {"small": {"verdict": "holds"}}}, "needs a verdict"),
         ({"unit": None, "no_effect": 0}, None),
     ],
 )
@@ -145,7 +145,7 @@ def test_claims_file_is_validated(tmp_path, change, match):
 def test_run_records_claims_checks_and_missing_ones(tmp_path, monkeypatch):
     _write_claims(tmp_path, "99_test", [CLAIM, CHECK, {**CLAIM, "key": "never_run"}])
     monkeypatch.chdir(tmp_path)
-    run = results.Run("99_test", "Test", profile="ci", seed=[0, 1], device="cpu", params={"eps": torch.tensor(0.1)})
+    run = results.Run("99_test", "Test", profile="small", seed=[0, 1], device="cpu", params={"eps": torch.tensor(0.1)})
     a = np.r_[np.ones(60), np.zeros(40)]
     b = np.r_[np.ones(40), np.zeros(60)]
     assert run.claim("gain", claims.paired(a, b), ours="60% vs 40%", eps=0.1) == "reproduced"
@@ -176,22 +176,22 @@ def test_compare_and_record_report_flips_into_history(tmp_path, monkeypatch):
     path = tmp_path / "notebooks" / "claims" / "99_test.yaml"
     path.write_text("# how the margins were chosen\n" + path.read_text())
     monkeypatch.chdir(tmp_path)
-    run = results.Run("99_test", "Test", profile="quick", seed=0, device="cpu")
+    run = results.Run("99_test", "Test", profile="medium", seed=0, device="cpu")
     a, b = np.r_[np.ones(50), np.zeros(50)], np.r_[np.ones(48), np.zeros(52)]
     run.claim("gain", claims.paired(a, b), ours="50% vs 48%", eps=0.1)  # +2 points on 100 images: inconclusive
     run.finish(tmp_path / "results")
     res = results.load_results(tmp_path / "results")
     assert claims.compare(res, tmp_path) == [
-        "99_test gain at quick: expected None, measured " + claims.summary_text(res[0]["claims"][0])
+        "99_test gain at medium: expected None, measured " + claims.summary_text(res[0]["claims"][0])
     ]
     assert claims.record_profile(res, tmp_path) == []  # nothing recorded before: no flip
     assert path.read_text().startswith("# how the margins were chosen\n")  # the header comment survives
     spec = claims.load("99_test", tmp_path)["gain"]
-    rec = spec["expected"]["quick"]
+    rec = spec["expected"]["medium"]
     assert rec["verdict"] == "inconclusive" and rec["reason"].startswith("TODO") and rec["measured"]["interval"]
-    assert spec["expected"]["ci"] == {"verdict": "reproduced"} and claims.compare(res, tmp_path) == []
+    assert spec["expected"]["small"] == {"verdict": "reproduced"} and claims.compare(res, tmp_path) == []
     res[0]["claims"][0]["verdict"] = "contradicted"
-    assert claims.record_profile(res, tmp_path) == ["99_test gain at quick: inconclusive -> contradicted"]
+    assert claims.record_profile(res, tmp_path) == ["99_test gain at medium: inconclusive -> contradicted"]
     history = claims.load("99_test", tmp_path)["gain"]["history"]
     assert history[0]["old"]["verdict"] == "inconclusive" and history[0]["new"]["verdict"] == "contradicted"
 
@@ -202,7 +202,7 @@ def test_forest_plot_and_counts(tmp_path, monkeypatch):
     matplotlib.use("Agg")
     _write_claims(tmp_path, "99_test", [CLAIM, {**CLAIM, "key": "tie", "direction": "equivalent", "margin": 3}])
     monkeypatch.chdir(tmp_path)
-    run = results.Run("99_test", "Test", profile="ci", seed=0, device="cpu")
+    run = results.Run("99_test", "Test", profile="small", seed=0, device="cpu")
     a, b = np.r_[np.ones(60), np.zeros(40)], np.r_[np.ones(40), np.zeros(60)]
     run.claim("gain", claims.paired(a, b), ours="", eps=0.1)
     run.claim("tie", claims.paired(a, a), ours="", eps=0.1)
@@ -210,19 +210,19 @@ def test_forest_plot_and_counts(tmp_path, monkeypatch):
     assert len(fig.axes) == 2
     run.finish(tmp_path / "results")
     counts = scorecard.counts(results.load_results(tmp_path / "results"))
-    ci = counts[counts.profile == "ci"].iloc[0]
-    assert ci["reproduced"] == 2 and ci["contradicted"] == 0
-    assert counts[counts.profile == "quick"].iloc[0]["source"] == "not measured"
+    small = counts[counts.profile == "small"].iloc[0]
+    assert small["reproduced"] == 2 and small["contradicted"] == 0
+    assert counts[counts.profile == "medium"].iloc[0]["source"] == "not measured"
     with pytest.raises(ValueError, match="no claims"):
         scorecard.forest([])
 
 
-def test_every_chapter_has_a_valid_claims_file_with_ci_verdicts():
-    """The book's own files: each chapter's claims load, each has a ci verdict, reasons where not reproduced."""
+def test_every_chapter_has_a_valid_claims_file_with_small_verdicts():
+    """The book's own files: each chapter's claims load, each has a small verdict, reasons where not reproduced."""
     from helpers import pipeline
 
     for name in [n for n in pipeline.notebook_names(ROOT) if n[:2].isdigit()]:
         specs = claims.load(name, ROOT)
         assert specs, f"{name} has no notebooks/claims/{name}.yaml"
         for key, spec in specs.items():
-            assert "ci" in spec["expected"], (name, key)
+            assert "small" in spec["expected"], (name, key)

@@ -87,11 +87,11 @@ def test_resnet_matches_torchvision_with_a_small_input_stem(depth, tv_name):
 
 def test_run_writes_results_json(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # no claims file here: the run records numbers, models and its metadata
-    run = results.Run("99_test", "Test", profile="ci", seed=[0, 1], device="cpu", params={"eps": torch.tensor(0.1)})
+    run = results.Run("99_test", "Test", profile="small", seed=[0, 1], device="cpu", params={"eps": torch.tensor(0.1)})
     run.glue("acc", 0.5, "{:.0%}")
     run.finish(tmp_path)
     saved = json.loads((tmp_path / "99_test.json").read_text())
-    assert saved["profile"] == "ci" and saved["seeds"] == [0, 1] and saved["device"] == "cpu"
+    assert saved["profile"] == "small" and saved["seeds"] == [0, 1] and saved["device"] == "cpu"
     assert saved["wall_time_s"] >= 0 and saved["metadata"]["packages"]["torch"]
     assert saved["claims"] == [] and saved["missing_claims"] == []
     assert saved["numbers"]["acc"] == 0.5 and saved["params"]["eps"] == pytest.approx(0.1)
@@ -182,20 +182,20 @@ def test_pipeline_script_runs_a_notebook_with_injected_parameters(tmp_path):
     from helpers import pipeline
 
     (tmp_path / "notebooks").mkdir()
-    (tmp_path / "params" / "ci").mkdir(parents=True)
+    (tmp_path / "params" / "small").mkdir(parents=True)
     source = (
         "# %% [markdown]\n# A page.\n\n"
-        '# %% tags=["parameters"]\nprofile = "quick"\nsteps = 2  # count\n\n'
+        '# %% tags=["parameters"]\nprofile = "medium"\nsteps = 2  # count\n\n'
         "# %%\nimport pathlib\n"
         "pathlib.Path('out.txt').write_text(f'{profile} {steps} {scale}')\n"
     )
     (tmp_path / "notebooks" / "99_toy.py").write_text(source)
-    (tmp_path / "params" / "ci" / "99_toy.yaml").write_text("steps: 7\n")
-    text = pipeline.script_source(tmp_path / "notebooks" / "99_toy.py", {"profile": "ci", "steps": 7})
+    (tmp_path / "params" / "small" / "99_toy.yaml").write_text("steps: 7\n")
+    text = pipeline.script_source(tmp_path / "notebooks" / "99_toy.py", {"profile": "small", "steps": 7})
     assert text.index("steps = 2") < text.index("steps = 7") < text.index("import pathlib")
     assert text.splitlines().index("import pathlib") == source.splitlines().index("import pathlib")  # line numbers kept
-    pipeline.run_script("99_toy", "ci", overrides=[("scale", "0.5")], root=tmp_path)
-    assert (tmp_path / "out.txt").read_text() == "ci 7 0.5"  # profile yaml, then -p overrides, cwd = root
+    pipeline.run_script("99_toy", "small", overrides=[("scale", "0.5")], root=tmp_path)
+    assert (tmp_path / "out.txt").read_text() == "small 7 0.5"  # profile yaml, then -p overrides, cwd = root
     (tmp_path / "notebooks" / "98_bad.py").write_text("# %%\nx = 1\n")
     with pytest.raises(ValueError, match="parameters"):
         pipeline.script_source(tmp_path / "notebooks" / "98_bad.py", {})

@@ -291,10 +291,10 @@ NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "02_curriculum_rs
 def _defaults(**over):
     from helpers.sweep.grid import notebook_parameters
 
-    return {**notebook_parameters(NOTEBOOK), "profile": "ci", "device": "cpu", **over}
+    return {**notebook_parameters(NOTEBOOK), "profile": "small", "device": "cpu", **over}
 
 
-@pytest.mark.parametrize("profile", ["quick", "ci", "full"])
+@pytest.mark.parametrize("profile", ["medium", "small", "full"])
 def test_every_profile_passes_the_chapters_rules(profile):
     path = NOTEBOOK.parents[1] / "params" / profile / "02_curriculum_rse.yaml"
     values = P.validate(_defaults(**(yaml.safe_load(path.read_text()) or {})), C.PARAMETERS)

@@ -229,7 +229,7 @@ def test_run_records_a_loadable_model(robust_mnist, tmp_path, monkeypatch):
     model, test = robust_mnist
     sub = test.subset(torch.arange(0, 100, 2))
     g = suite.grade(model, data.Loader(sub, 50), suite.Suite.make(EPS, budget="reduced"))
-    run = Run("99_test", "Test", profile="ci", seed=0, device="cpu")
+    run = Run("99_test", "Test", profile="small", seed=0, device="cpu")
     entry = run.model("SmallCNN, FGSM-RS", model, g, dataset="mnist", test_data=sub)
     run.finish(tmp_path / "results")
     rec = json.loads((tmp_path / "results" / "99_test.json").read_text())["models"][0]

@@ -12,7 +12,7 @@ RULES = {"n_train": P.integer(10, 100), "eps": P.real(0.0, 1.0, low_open=True), 
 
 
 def namespace(**overrides):
-    base = {"profile": "ci", "seed": 3, "device": "cpu", "n_train": 50, "eps": 0.1, "mode": "a"}
+    base = {"profile": "small", "seed": 3, "device": "cpu", "n_train": 50, "eps": 0.1, "mode": "a"}
     return {**base, **overrides}
 
 
@@ -60,8 +60,8 @@ def test_a_ruled_parameter_missing_from_the_notebook_is_named():
 def test_start_seeds_and_records_the_checked_parameters(tmp_results):
     run = experiment.start("99_test", "Test", namespace(extra="ignored"), RULES)
     a = torch.rand(3)
-    assert run.dev == torch.device("cpu") and run.seed == 3 and run.profile == "ci"
-    assert run.params == {"profile": "ci", "seed": 3, "device": "cpu", "n_train": 50, "eps": 0.1, "mode": "a"}
+    assert run.dev == torch.device("cpu") and run.seed == 3 and run.profile == "small"
+    assert run.params == {"profile": "small", "seed": 3, "device": "cpu", "n_train": 50, "eps": 0.1, "mode": "a"}
     assert torch.rand(1, generator=run.gen).shape == (1,)
     experiment.start("99_test", "Test", namespace(), RULES)
     assert torch.equal(torch.rand(3), a)  # same seed, same draws

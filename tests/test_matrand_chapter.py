@@ -38,7 +38,7 @@ def tmp_run_dirs(tmp_path, monkeypatch):
 
 
 def start(**overrides):
-    ns = {**notebook_defaults(), "profile": "ci", "device": "cpu", **overrides}
+    ns = {**notebook_defaults(), "profile": "small", "device": "cpu", **overrides}
     return experiment.start("03_matrand_wrn", "test", ns, matrand.PARAMETERS, check=matrand.check_parameters)
 
 
@@ -47,7 +47,7 @@ def test_the_rules_cover_every_parameter_of_the_notebook_and_every_profile_appli
     defaults = notebook_defaults()
     assert set(defaults) == set(matrand.PARAMETERS) | {"profile", "seed", "device"}
     assert list(defaults)[3:] == list(matrand.PARAMETERS)  # the rules in the cell's order
-    for profile in ("quick", "ci", "full"):
+    for profile in ("medium", "small", "full"):
         import yaml
 
         values = yaml.safe_load((ROOT / "params" / profile / "03_matrand_wrn.yaml").read_text()) or {}

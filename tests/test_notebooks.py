@@ -1,4 +1,4 @@
-"""Every chapter executed at the ci profile through the real pipeline, its claims asserted; then the book.
+"""Every chapter executed at the small profile through the real pipeline, its claims asserted; then the book.
 
 These run in file order: the chapters first, the scorecard and the ``jupyter-book build -W`` last.
 """
@@ -25,7 +25,7 @@ pytestmark = pytest.mark.notebooks
 ROOT = Path(__file__).resolve().parents[1]
 NAMES = pipeline.notebook_names(ROOT)
 CHAPTERS = [n for n in NAMES if n[:2].isdigit()]
-CI_BUDGET_S = 360  # at most 6 minutes per chapter at the ci profile on 2 cores (make test: at most 45 min)
+CI_BUDGET_S = 360  # at most 6 minutes per chapter at the small profile on 2 cores (make test: at most 45 min)
 
 
 def test_toc_and_sources_agree():
@@ -33,7 +33,7 @@ def test_toc_and_sources_agree():
     assert NAMES[: len(CHAPTERS)] == CHAPTERS  # the pages that gather results (scorecard, timings) come last
     for name in NAMES:
         assert (ROOT / "notebooks" / f"{name}.py").exists(), name
-        for profile in ("ci", "quick", "full"):
+        for profile in ("small", "medium", "full"):
             assert (ROOT / "params" / profile / f"{name}.yaml").exists(), (name, profile)
 
 
@@ -52,10 +52,10 @@ def decoded_datasets():
 
 
 @pytest.mark.parametrize("name", CHAPTERS)
-def test_chapter_at_ci_profile_meets_its_expected_verdicts(name, decoded_datasets):
-    out = pipeline.execute(name, "ci", timeout=2 * CI_BUDGET_S, root=ROOT)
+def test_chapter_at_small_profile_meets_its_expected_verdicts(name, decoded_datasets):
+    out = pipeline.execute(name, "small", timeout=2 * CI_BUDGET_S, root=ROOT)
     res = json.loads((ROOT / "results" / f"{name}.json").read_text())
-    assert res["chapter"] == name and res["profile"] == "ci" and res["device"] == "cpu"
+    assert res["chapter"] == name and res["profile"] == "small" and res["device"] == "cpu"
     assert res["seeds"] and res["metadata"]["packages"]["torch"] and res["metadata"]["python"]
     assert 0 < res["wall_time_s"] <= CI_BUDGET_S
     _assert_verdicts_as_expected(name, res)
@@ -77,21 +77,21 @@ def test_chapter_at_ci_profile_meets_its_expected_verdicts(name, decoded_dataset
 
 def _assert_verdicts_as_expected(name: str, res: dict) -> None:
     """Issue 16: every claim of the chapter's claims file is recorded with its effect, interval, margin and
-    verdict, and the verdict equals the one the file expects at ci (a change fails with old and new)."""
+    verdict, and the verdict equals the one the file expects at the small profile (a change fails with old and new)."""
     specs = claims.load(name, ROOT)
     assert sum(s["kind"] == "claim" for s in specs.values()) >= 3, f"{name}: too few claims in its claims file"
     assert not res["missing_claims"], f"{name}: claims in the file that the run did not record: {res['missing_claims']}"
     assert [c["key"] for c in res["claims"]] and {c["key"] for c in res["claims"]} == set(specs)
     changed = []
     for c in res["claims"]:
-        assert c["paper"] and c["ours"] and c["expected"], (c["key"], "needs its document text and a ci verdict")
+        assert c["paper"] and c["ours"] and c["expected"], (c["key"], "needs its document text and a small verdict")
         if c["kind"] == "claim":
             lo, hi = c["interval"]
             assert lo <= c["effect"] <= hi and c["margin"] >= 0 and c["verdict"] in claims.VERDICTS, c["key"]
         if c["verdict"] != c["expected"]:
             now = claims.summary_text(c) if c["kind"] == "claim" else c["verdict"]
             changed.append(f"{c['key']}: expected {c['expected']}, measured {now} ({c['ours']})")
-    assert not changed, "verdicts changed at ci (update the claims file with the reason, never the profile):\n" + (
+    assert not changed, "verdicts changed at small (update the claims file with the reason, never the profile):\n" + (
         "\n".join(changed)
     )
 
@@ -100,15 +100,15 @@ STUDENT_FULL_RUN = os.environ.get("STUDENT_FULL_RUN") == "1"  # run the whole st
 
 
 @pytest.mark.parametrize("name", CHAPTERS)
-def test_student_notebook_runs_at_ci_up_to_the_first_exercise(name, tmp_path, monkeypatch):
-    """The committed student notebook, up to its first exercise, runs at the ci profile.
+def test_student_notebook_runs_at_small_up_to_the_first_exercise(name, tmp_path, monkeypatch):
+    """The committed student notebook, up to its first exercise, runs at the small profile.
 
     Up to its first exercise a student notebook is the install cell followed by the chapter's own code cells,
     cell for cell (asserted below), and the chapter test above has just executed exactly those cells with the
-    ci parameters (the executed page says so). Executing them a second time would double the chapter's ci time
+    small parameters (the executed page says so). Executing them a second time would double the chapter's small time
     (the attacks and the geometry dominate it, not the cached training), which ``make test``'s 35 minutes
     cannot afford; so by default this test executes, for real, the cells that only the student notebook has
-    and the ones that decide whether it starts at all: the install cell, the parameter cell with the ci
+    and the ones that decide whether it starts at all: the install cell, the parameter cell with the small
     parameters injected, and the validation cell. ``STUDENT_FULL_RUN=1`` executes the whole prefix instead.
     """
     path = ROOT / student.student_relpath(name)
@@ -121,9 +121,9 @@ def test_student_notebook_runs_at_ci_up_to_the_first_exercise(name, tmp_path, mo
     source = student.read_source(ROOT / "notebooks" / f"{name}.py")
     chapter_code = [c.source for c in source.cells[: student.first_exercise_cell(source)] if c.cell_type == "code"]
     assert student_code[1:] == chapter_code, "the student notebook must run the chapter's code, cell for cell"
-    # The chapter's ci run (the test above, same session) executed those very cells without an error.
+    # The chapter's small run (the test above, same session) executed those very cells without an error.
     page = nbformat.read(ROOT / "book" / "chapters" / f"{name}.ipynb", as_version=4)
-    assert page.metadata["papermill"]["parameters"]["profile"] == "ci"
+    assert page.metadata["papermill"]["parameters"]["profile"] == "small"
     ran = [
         c
         for c in page.cells[: student.first_exercise_cell(page)]
@@ -145,7 +145,7 @@ def test_student_notebook_runs_at_ci_up_to_the_first_exercise(name, tmp_path, mo
     papermill.execute_notebook(
         src,
         out,
-        parameters=pipeline.parameters_for(ROOT, name, "ci", []),
+        parameters=pipeline.parameters_for(ROOT, name, "small", []),
         kernel_name=pipeline.kernel_name(),
         cwd=str(ROOT),
         progress_bar=False,
@@ -156,7 +156,7 @@ def test_student_notebook_runs_at_ci_up_to_the_first_exercise(name, tmp_path, mo
     code = [c for c in executed.cells if c.cell_type == "code"]
     assert len(code) >= 3 and all(c.execution_count is not None for c in code)
     injected = [c for c in executed.cells if "injected-parameters" in c.metadata.get("tags", [])]
-    assert len(injected) == 1 and 'profile = "ci"' in injected[0].source
+    assert len(injected) == 1 and 'profile = "small"' in injected[0].source
 
 
 @pytest.mark.parametrize("param,value", [("eps", -1), ("attack", "foo"), ("n_train", 0.5)])
@@ -167,7 +167,7 @@ def test_bad_parameter_fails_before_any_compute(tmp_path, param, value):
         papermill.execute_notebook(
             src,
             out,
-            parameters={"profile": "ci", param: value},
+            parameters={"profile": "small", param: value},
             kernel_name=pipeline.kernel_name(),
             cwd=str(ROOT),
             progress_bar=False,
@@ -182,7 +182,7 @@ def test_bad_parameter_fails_before_any_compute(tmp_path, param, value):
 
 
 def test_recorded_models_survive_an_independent_attack():
-    """Issue 15's reviewer check, on the ci run: each recorded model, reloaded from its checkpoint alone, attacked
+    """Issue 15's reviewer check, on the small run: each recorded model, reloaded from its checkpoint alone, attacked
     again by APGD-CE and APGD-T with another seed and twice the reduced suite's steps on its first 100 listed
     images, is at most 1.5 points less robust than the book says (``python -m helpers.verify`` runs the full
     AutoAttack budget on every listed image)."""
@@ -198,7 +198,7 @@ def test_recorded_models_survive_an_independent_attack():
 
 def test_scorecard_and_book_build_with_warnings_as_errors():
     for name in NAMES[len(CHAPTERS) :]:  # the scorecard and the "Run it yourself" page
-        pipeline.execute(name, "ci", timeout=CI_BUDGET_S, root=ROOT)
+        pipeline.execute(name, "small", timeout=CI_BUDGET_S, root=ROOT)
     jb = Path(sys.executable).parent / "jupyter-book"
     proc = subprocess.run(
         [str(jb), "build", str(ROOT), "-W", "--keep-going"], capture_output=True, text=True, timeout=600

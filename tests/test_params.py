@@ -22,7 +22,7 @@ from helpers.core import params as P
         (lambda: P.check_int("epochs", True), r"^epochs must be an integer"),
         (lambda: P.check_int("n", 11, low=1, high=10), r"^n must be an integer in \[1, 10\]"),
         (lambda: P.check_choice("attack", "foo", ["fgsm", "pgd"]), r"^attack must be one of 'fgsm', 'pgd'"),
-        (lambda: P.check_profile("huge"), r"^profile must be one of 'quick', 'ci', 'full'"),
+        (lambda: P.check_profile("huge"), r"^profile must be one of 'small', 'medium', 'full'"),
         (lambda: P.check_list("eps_list", [0.1, -2], P.check_nonnegative), r"^eps_list\[1\] must be in"),
         (lambda: P.check_list("eps_list", "0.1", P.check_nonnegative), r"^eps_list must be a list"),
         (lambda: P.check_list("eps_list", [], P.check_nonnegative), r"^eps_list must be a list"),

@@ -147,6 +147,6 @@ def test_the_attack_budget_sits_below_the_sky_noise_in_every_band():
 
     sky = np.asarray(galaxies.SimConfig().sky_sigma)
     root = Path(__file__).resolve().parents[1]
-    for profile in ("ci", "quick", "full"):
+    for profile in ("small", "medium", "full"):
         eps = (yaml.safe_load((root / "params" / profile / "01_photoz.yaml").read_text()) or {}).get("eps", 0.01)
         assert np.all(eps / sky < 1), (profile, eps / sky)

@@ -41,7 +41,7 @@ def tmp_results(tmp_path, monkeypatch):
 def test_every_parameter_of_the_notebook_has_a_rule_and_every_profile_passes(tmp_results):
     defaults = notebook_defaults()
     assert set(defaults) - {"profile", "seed", "device"} == set(study.PARAMETERS)
-    for profile in ("quick", "ci", "full"):
+    for profile in ("medium", "small", "full"):
         overrides = yaml.safe_load((ROOT / "params" / profile / "01_photoz.yaml").read_text()) or {}
         assert set(overrides) <= set(study.PARAMETERS), profile
         run = experiment.start(

@@ -33,7 +33,7 @@ def notebook_defaults() -> dict:
     return values
 
 
-@pytest.mark.parametrize("profile", ["quick", "ci", "full"])
+@pytest.mark.parametrize("profile", ["medium", "small", "full"])
 def test_every_profile_passes_the_rules_and_the_cross_checks(profile):
     values = notebook_defaults()
     f = ROOT / "params" / profile / "04_regnet.yaml"
@@ -106,7 +106,7 @@ def test_fingerprint_sees_labels_and_pixels():
 def run(tmp_path, monkeypatch):
     monkeypatch.setenv("HELPERS_RESULTS", str(tmp_path / "results"))
     monkeypatch.setenv("HELPERS_CACHE", str(tmp_path / "cache"))
-    return experiment.start("99_regnet_test", "Test", {"profile": "ci", "seed": 0, "device": "cpu"}, {})
+    return experiment.start("99_regnet_test", "Test", {"profile": "small", "seed": 0, "device": "cpu"}, {})
 
 
 TINY = regnet.LatentConfig(loss="cov", mu_t=10.0, width=1, epochs=1, batch_size=40, lr=1e-2)
@@ -119,7 +119,7 @@ def test_trained_trains_once_per_configuration_and_loads_in_a_new_run(run, tmp_p
     b = regnet.trained(run, dataclasses.replace(TINY, seed=1), train)
     assert b is not a and b.train_key != a.train_key
     assert len(list((tmp_path / "cache" / "checkpoints").glob("99_regnet_test-encoder-*.pt"))) == 2
-    fresh = experiment.start("99_regnet_test", "Test", {"profile": "ci", "seed": 0, "device": "cpu"}, {})
+    fresh = experiment.start("99_regnet_test", "Test", {"profile": "small", "seed": 0, "device": "cpu"}, {})
     loaded = regnet.trained(fresh, TINY, train)
     assert loaded is not a and loaded.train_key == a.train_key
     for p, q in zip(a.state_dict().values(), loaded.state_dict().values(), strict=True):

@@ -310,25 +310,25 @@ def test_record_timing_keeps_one_entry_per_chapter_profile_and_device(tmp_path, 
         }
         (tmp_path / "results" / "00_primer.json").write_text(json.dumps(res))
 
-    write("ci", 30.0, "2026-01-01T00:00:10+00:00")
+    write("small", 30.0, "2026-01-01T00:00:10+00:00")
     assert timings.record_timing(tmp_path, "00_primer", started="2026-01-01T00:00:00+00:00")["wall_time_s"] == 30.0
     assert timings.record_timing(tmp_path, "00_primer", started="2026-01-02T00:00:00+00:00") is None  # stale file
-    write("ci", 31.0, "2026-01-03T00:00:10+00:00")
+    write("small", 31.0, "2026-01-03T00:00:10+00:00")
     timings.record_timing(tmp_path, "00_primer", started="2026-01-03T00:00:00+00:00")
     write("full", 9.0, "2026-01-04T00:00:10+00:00", device="cuda:0")
     timings.record_timing(tmp_path, "00_primer", started="2026-01-04T00:00:00+00:00")
     runs = json.loads((tmp_path / "book" / "timings.json").read_text())["runs"]
     assert [(r["profile"], r["device_type"], r["wall_time_s"]) for r in runs] == [
-        ("ci", "cpu", 31.0),
         ("full", "cuda", 9.0),
-    ]
+        ("small", "cpu", 31.0),
+    ]  # sorted by chapter, profile, device
     from helpers.timings import timings_table
 
     table = timings_table(runs, ["00_primer", "04_regnet"]).set_index(["chapter", "profile"])
     assert table.loc[("00_primer", "full"), "GPU: GPU X"].startswith("9 s")
     cpu = next(c for c in table.columns if c.startswith("CPU: ") and c.endswith(", 2 threads"))  # this machine
     assert table.loc[("00_primer", "full"), cpu] == "not measured"
-    assert table.loc[("00_primer", "ci"), cpu].startswith("31 s")
+    assert table.loc[("00_primer", "small"), cpu].startswith("31 s")
     assert (table.loc["04_regnet"] == "not measured").all().all() and len(table) == 6
 
 
@@ -339,7 +339,7 @@ def test_committed_timings_match_their_schema():
     runs = json.loads(path.read_text())["runs"]
     for r in runs:
         assert {"chapter", "profile", "device_type", "device_name", "wall_time_s", "date"} <= set(r)
-        assert r["profile"] in ("quick", "ci", "full") and r["wall_time_s"] > 0
+        assert r["profile"] in ("medium", "small", "full") and r["wall_time_s"] > 0
 
 
 @pytest.mark.parametrize("path", sorted((ROOT / "notebooks").glob("*.py")), ids=lambda p: p.stem)

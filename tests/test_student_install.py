@@ -198,15 +198,15 @@ def test_install_cell_with_the_tested_torch_then_the_primer_runs(wheel: Path, tm
     assert out[0].startswith(str(site)) and out[1].split("+")[0] == TESTED_TORCH
 
     # The primer's first cells, the committed student notebook's, up to and including the model's training,
-    # at the ci profile, in a kernel of the fresh venv (papermill from the venv; the cell installed it).
+    # at the small profile, in a kernel of the fresh venv (papermill from the venv; the cell installed it).
     nb = nbformat.read(ROOT / student.student_relpath(PRIMER), as_version=4)
     trains = next(i for i, c in enumerate(nb.cells) if c.cell_type == "code" and "training.fit(" in c.source)
     assert trains < student.first_exercise_cell(nb)
     nb.cells = nb.cells[: trains + 1] + [nbformat.v4.new_code_cell("import sys\nprint(sys.prefix)")]
     src, out_nb = tmp_path / "primer.ipynb", tmp_path / "primer.out.ipynb"
     nbformat.write(nb, src)
-    params = ROOT / "params" / "ci" / f"{PRIMER}.yaml"
-    cmd = [str(python), "-m", "papermill", str(src), str(out_nb), "-f", str(params), "-p", "profile", "ci"]
+    params = ROOT / "params" / "small" / f"{PRIMER}.yaml"
+    cmd = [str(python), "-m", "papermill", str(src), str(out_nb), "-f", str(params), "-p", "profile", "small"]
     cmd += ["-k", "python3", "--cwd", str(tmp_path), "--no-progress-bar"]
     _run(cmd, _env(HELPERS_RESULTS=str(tmp_path / "results")), tmp_path)
     executed = nbformat.read(out_nb, as_version=4)

@@ -1,6 +1,6 @@
 """Sweeps on Ray (``helpers.sweep``): bad input stops before Ray starts; aggregation; real primer sweeps.
 
-The real sweeps execute the primer at the ci profile (marked ``notebooks``). ``conftest.py`` runs this file before
+The real sweeps execute the primer at the small profile (marked ``notebooks``). ``conftest.py`` runs this file before
 ``test_notebooks.py``, so that the first sweep's summary is in ``results/sweeps/`` when the book's "Sweeps" page is
 executed and built there.
 """
@@ -20,7 +20,7 @@ from helpers.sweep import engine, summary
 from helpers.sweep.grid import Point, config_hash, notebook_parameters, parse_seeds, parse_values
 
 ROOT = Path(__file__).resolve().parents[1]
-PRIMER_SWEEP = "test-primer-ci-eps"  # the sweep the book's page shows after `make test`
+PRIMER_SWEEP = "test-primer-small-eps"  # the sweep the book's page shows after `make test`
 
 
 @pytest.fixture
@@ -67,13 +67,13 @@ def test_notebook_parameters_reads_the_primer_cell():
 
 
 def test_points_and_config_hash():
-    p1, p2 = Point("00_primer", "ci", 0, {"eps": 0.01}), Point("00_primer", "ci", 1, {"eps": 0.01})
-    assert p1.id == "00_primer/ci/seed0_eps-0.01" and p1.id != p2.id
+    p1, p2 = Point("00_primer", "small", 0, {"eps": 0.01}), Point("00_primer", "small", 1, {"eps": 0.01})
+    assert p1.id == "00_primer/small/seed0_eps-0.01" and p1.id != p2.id
     c1 = p1.config(ROOT)
     assert c1["parameters"]["eps"] == 0.01 and c1["parameters"]["seed"] == 0 and c1["parameters"]["epochs"] == 1
-    assert config_hash(c1) == config_hash(Point("00_primer", "ci", 0, {"eps": 0.01}).config(ROOT))
+    assert config_hash(c1) == config_hash(Point("00_primer", "small", 0, {"eps": 0.01}).config(ROOT))
     assert config_hash(c1) != config_hash(p2.config(ROOT))
-    assert config_hash(c1) != config_hash(Point("00_primer", "ci", 0, {"eps": 0.03}).config(ROOT))
+    assert config_hash(c1) != config_hash(Point("00_primer", "small", 0, {"eps": 0.03}).config(ROOT))
 
 
 BAD_INPUT = [
@@ -107,8 +107,8 @@ def test_bad_input_fails_before_ray_starts(argv, named, no_ray, capsys):
 def test_unreachable_address_fails_before_ray_starts(no_ray, capsys, tmp_path):
     address = f"127.0.0.1:{_free_port()}"  # nothing listens there
     with pytest.raises(ValueError, match=f"--address '{address}' is unreachable"):
-        engine.run_sweep([Point("00_primer", "ci", 0)], root=ROOT, sweep_dir=tmp_path, address=address)
-    assert cli.main(["00_primer", "--profile", "ci", "--address", address, "--out", str(tmp_path)]) == 2
+        engine.run_sweep([Point("00_primer", "small", 0)], root=ROOT, sweep_dir=tmp_path, address=address)
+    assert cli.main(["00_primer", "--profile", "small", "--address", address, "--out", str(tmp_path)]) == 2
     assert address in capsys.readouterr().err
     assert not any(tmp_path.iterdir())  # nothing written either
 
@@ -127,7 +127,7 @@ def test_intervals_over_seeds():
 
 
 def _point(seed: int, eps: float, claims: list[dict], numbers: dict) -> dict:
-    return {"chapter": "00_primer", "profile": "ci", "seed": seed, "params": {"eps": eps}, "status": "done"} | {
+    return {"chapter": "00_primer", "profile": "small", "seed": seed, "params": {"eps": eps}, "status": "done"} | {
         "claims": claims,
         "numbers": numbers,
     }
@@ -171,13 +171,13 @@ def _mtimes(paths: list[Path]) -> dict[Path, float | None]:
 
 @pytest.mark.notebooks
 def test_primer_sweep_on_local_ray_then_every_point_skipped(monkeypatch):
-    """2 seeds x 2 values of eps at ci on a local Ray with 2 workers; the same command again runs nothing."""
+    """2 seeds x 2 values of eps at small on a local Ray with 2 workers; the same command again runs nothing."""
     out = ROOT / "results" / "sweeps"
     shutil.rmtree(out / PRIMER_SWEEP, ignore_errors=True)
     book = [ROOT / "book" / "chapters" / "00_primer.ipynb", ROOT / "results" / "00_primer.json"]
     book += [ROOT / "book" / "timings.json", ROOT / "_build" / "failed" / "00_primer.ipynb"]
     before = _mtimes(book)
-    argv = ["00_primer", "--profile", "ci", "--seeds", "0-1", "-p", "eps", "0.1,0.2", "--workers", "2"]
+    argv = ["00_primer", "--profile", "small", "--seeds", "0-1", "-p", "eps", "0.1,0.2", "--workers", "2"]
     argv += ["--name", PRIMER_SWEEP, "--out", str(out)]
     assert cli.main(argv) == 0
     assert _mtimes(book) == before  # the book's own page, results and timings are untouched
@@ -187,7 +187,7 @@ def test_primer_sweep_on_local_ray_then_every_point_skipped(monkeypatch):
     assert s["grid"] == {"eps": [0.1, 0.2]} and s["seeds"] == [0, 1] and s["slots"] == 2
     for p in s["points"]:
         res = json.loads((sweep / p["results"]).read_text())
-        assert res["params"]["eps"] == p["params"]["eps"] and res["seeds"] == [p["seed"]] and res["profile"] == "ci"
+        assert res["params"]["eps"] == p["params"]["eps"] and res["seeds"] == [p["seed"]] and res["profile"] == "small"
         assert (sweep / p["notebook"]).exists() and "attempt 1" in (sweep / p["log"]).read_text()
         assert list((sweep / p["id"] / "results" / "figures" / "00_primer").glob("*.png"))
         assert p["attempts"] == 1 and 0 < p["run_wall_time_s"] <= p["wall_time_s"]
@@ -198,7 +198,7 @@ def test_primer_sweep_on_local_ray_then_every_point_skipped(monkeypatch):
     for (key, eps), r in claims.items():
         holds = [c["holds"] for p in s["points"] if p["params"]["eps"] == eps for c in p["claims"] if c["key"] == key]
         assert r["seeds"] == [0, 1] and r["holds"]["mean"] == sum(holds) / 2  # the share is over the two seeds
-    assert claims["pgd_at_least_fgsm", 0.1]["holds"]["mean"] == 1.0  # it holds at ci on both seeds
+    assert claims["pgd_at_least_fgsm", 0.1]["holds"]["mean"] == 1.0  # it holds at the small profile on both seeds
     head = next(c for c in s["curves"] if c["key"] == "acc_pgd_head")
     assert [pt["value"] for pt in head["points"]] == [0.1, 0.2]
     assert head["points"][0]["mean"] > head["points"][1]["mean"]  # PGD at the larger eps leaves fewer digits
@@ -217,7 +217,7 @@ def test_primer_sweep_on_local_ray_then_every_point_skipped(monkeypatch):
 @pytest.mark.notebooks
 def test_failing_point_is_retried_once_reported_and_the_others_complete(tmp_path, capsys):
     """eps = -1 passes the sweep's type check and fails in the primer's validation cell, on every attempt."""
-    argv = ["00_primer", "--profile", "ci", "--seeds", "0", "-p", "eps", "0.05,-1", "--workers", "2"]
+    argv = ["00_primer", "--profile", "small", "--seeds", "0", "-p", "eps", "0.05,-1", "--workers", "2"]
     assert cli.main([*argv, "--name", "fail", "--out", str(tmp_path)]) == 1
     s = json.loads((tmp_path / "fail" / "summary.json").read_text())
     by_eps = {p["params"]["eps"]: p for p in s["points"]}

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from numbers import Integral, Real
 from typing import Any
 
-PROFILES = ("quick", "ci", "full")
+PROFILES = ("small", "medium", "full")
 
 
 def _is_real(value: Any) -> bool:
@@ -84,7 +84,7 @@ def check_list(name: str, values: Any, check: Any, *, min_len: int = 1) -> list[
 
 
 def check_profile(value: Any) -> str:
-    """The run profile: quick (laptop default), ci (smallest run showing every claim), full (GPU)."""
+    """The run profile: small (make test and make book), medium (the parameter cells' defaults), full (GPU)."""
     return check_choice("profile", value, PROFILES)
 
 

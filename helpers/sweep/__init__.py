@@ -1,6 +1,6 @@
 """Sweeps: many runs of the book's chapters at once, as Ray tasks, on one machine or a cluster.
 
-    python -m helpers.sweep 00_primer --profile ci --seeds 0-4 -p eps 0.05,0.1,0.2
+    python -m helpers.sweep 00_primer --profile small --seeds 0-4 -p eps 0.05,0.1,0.2
     python -m helpers.sweep 00_primer --profile full --seeds 0-4 --address 10.0.0.5:6379
 
 A sweep is a grid, chapters x profiles x seeds x the values of each ``-p`` parameter; each point is one run of the

@@ -1,7 +1,7 @@
 """``python -m helpers.sweep``: the command line of sweeps (``make sweep`` calls it).
 
-    python -m helpers.sweep 00_primer --profile ci --seeds 0-1 -p eps 0.01,0.03 --workers 2
-    python -m helpers.sweep 00_primer 04_regnet --profile ci,quick --seeds 0-4
+    python -m helpers.sweep 00_primer --profile small --seeds 0-1 -p eps 0.01,0.03 --workers 2
+    python -m helpers.sweep 00_primer 04_regnet --profile small,medium --seeds 0-4
     python -m helpers.sweep 00_primer --profile full --seeds 0-4 --address 10.0.0.5:6379   # a Ray cluster
 
 Every point is a run of the pipeline into ``<out>/<name>/<chapter>/<profile>/seed<k>_<param>-<value>/``; the
@@ -30,7 +30,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m helpers.sweep", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("chapters", nargs="+", help="chapters to sweep, e.g. 00_primer")
-    parser.add_argument("--profile", default=os.environ.get("PROFILE", "quick"), help="profile(s), e.g. ci or ci,quick")
+    parser.add_argument(
+        "--profile", default=os.environ.get("PROFILE", "small"), help="profile(s), e.g. small or small,medium"
+    )
     parser.add_argument("--seeds", default="0", help="seeds: 0-4, 0,2,5 or 0-1,7 (default 0)")
     parser.add_argument(
         "-p",

@@ -125,7 +125,7 @@ class Point:
 
     @property
     def id(self) -> str:
-        """A readable, file-safe name, unique within a sweep: ``00_primer/ci/seed1_eps-0.03``."""
+        """A readable, file-safe name, unique within a sweep: ``00_primer/small/seed1_eps-0.03``."""
         tail = "".join(f"_{k}-{_slug(v)}" for k, v in self.params.items())
         return f"{self.chapter}/{self.profile}/seed{self.seed}{tail}"
 

@@ -2,7 +2,7 @@
 
 torchvision's ResNet-18/34/50 adapted the usual way for small inputs: a 3x3 stride-1 stem and no max-pool, so
 the four stages see 32/16/8/4 pixels. ``width`` is the first stage's channel count (64 in torchvision; smaller
-for the ci profile); at ``width=64`` the layers and parameter counts equal torchvision's with the stem swapped
+for the small profile); at ``width=64`` the layers and parameter counts equal torchvision's with the stem swapped
 (ResNet-18 with 10 classes on 3 channels: 11,173,962 parameters). Input (B, C, H, W) in [0, 1]; the first layer
 normalizes. Output (B, num_classes) logits, or a (B, d) latent code when used as an encoder.
 """

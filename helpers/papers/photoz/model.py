@@ -13,9 +13,9 @@ redshift PDF. Attacks perturb the images only.
 - :class:`PhotoZCNN` (Table A2): three convolutions with average pooling and two fully connected layers,
   13,461,008 parameters. Its convolutions carry no PReLU parameters in Table A2, so they use ReLU.
 
-``width`` scales every channel count and fully connected width (for the quick/ci profiles), and ``image_size``
-is the cutout side (64 in the document; 32 at ci). Weights are Xavier-uniform and biases 0.1, the document's
-initialisation.
+``width`` scales every channel count and fully connected width (for the small/medium profiles), and ``image_size``
+is the cutout side (64 in the document; 32 at the small profile). Weights are Xavier-uniform and biases 0.1,
+the document's initialisation.
 """
 
 from __future__ import annotations
