@@ -15,7 +15,8 @@ and prints, per chapter's main model:
   architecture (rebuilt from the chapter's recorded checkpoint) at the profile's batch size, its FLOP rate
   (``torch.utils.flop_counter``) and that rate as a fraction of a single 3x3 convolution's measured rate on the
   same machine (fp32, 64 -> 64 channels, 32 x 32, forward + backward);
-- the bf16 / fp32 step-time ratio of that step where the CPU runs bf16 autocast (``helpers.core.device``).
+- the speed-up of that step under bf16 autocast (fp32 time / bf16 time) where the CPU's probe says bf16 runs
+  faster (``helpers.core.device.cpu_bf16_speedup``): per network, since small convolutions can lose.
 
 The document values are the documents' own (``../shared/seeds``), with their table or section.
 """
@@ -88,7 +89,7 @@ MAIN: dict[str, Spec] = {
         "ours": lambda r: {"clean": float(r["numbers"]["cifar_clean_reg"])},
         "document": {"clean": 0.86},
         "source": "document 4, Sec. 3.3.3, Fig. 3.9 ('around 86%' at ε = 0)",
-        "checkpoint_model": "RegNet muT=70 MNIST",
+        "checkpoint_model": "RegNet muT=70 MNIST",  # the chapter's recorded (MNIST) model, for the step's rate
         "batch": ("04_regnet", "batch_size"),
     },
     "05_cure_topology": {
@@ -142,10 +143,14 @@ def training_step_rate(model: torch.nn.Module, shape: tuple[int, ...], batch: in
 
 
 def _params(chapter: str, profile: str, name: str) -> Any:
+    """A parameter of ``chapter`` at ``profile``: the profile's file, else the notebook's parameters cell."""
     import yaml
 
+    from helpers.sweep.grid import notebook_parameters
+
     text = (Path("params") / profile / f"{chapter}.yaml").read_text(encoding="utf-8")
-    return (yaml.safe_load(text) or {}).get(name)
+    values = {**notebook_parameters(Path("notebooks") / f"{chapter}.py"), **(yaml.safe_load(text) or {})}
+    return values[name]
 
 
 def main() -> None:
@@ -180,16 +185,16 @@ def main() -> None:
             continue
         entry = _model(res, spec.get("checkpoint_model", spec["model"]))
         model = models.load(cache_dir() / entry["checkpoint"])
-        batch = int(_params(*spec["batch"][:1], res["profile"], spec["batch"][1]) or 128)
+        batch = int(_params(spec["batch"][0], res["profile"], spec["batch"][1]))
         shape = (1, 28, 28) if entry["dataset"] == "mnist" else (3, 32, 32)
         fp32 = training_step_rate(model, shape, batch, bf16=False)
         line = (
-            f"  training step (batch {batch}): {fp32['images_per_s']:,.0f} images/s fp32, "
+            f"  training step of {entry['name']!r} (batch {batch}): {fp32['images_per_s']:,.0f} images/s fp32, "
             f"{fp32['flops_per_s'] / 1e9:.1f} GFLOP/s = {fp32['flops_per_s'] / conv:.2f} of the convolution's rate"
         )
         if bf16:
             low = training_step_rate(model, shape, batch, bf16=True)
-            line += f"; bf16/fp32 step-time ratio {fp32['images_per_s'] / low['images_per_s']:.2f}"
+            line += f"; bf16 autocast speed-up {low['images_per_s'] / fp32['images_per_s']:.2f}x"
         print(line)
 
 
