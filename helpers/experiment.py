@@ -24,7 +24,6 @@ generator, applies the book's figure style and returns an :class:`Experiment`, t
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
@@ -109,10 +108,6 @@ class Experiment(Run):
 
     def scored(self, key: Any, compute: Callable[[], T]) -> T:
         """Score once: ``compute()`` on the first call with ``key`` (any JSON-able value), the same result after."""
-        try:
-            json.dumps(key)
-        except TypeError as err:  # an object's str() is no identity: two models could share a cache entry
-            raise ValueError(f"key must be JSON-able (strings, numbers, lists), naming a configuration: {err}") from err
         k = config_hash({"key": key})
         if k not in self._scored:
             self._scored[k] = compute()

@@ -344,7 +344,5 @@ def test_collapse_guard_is_silent_when_robustness_holds_and_needs_an_attack():
     assert len(hist) == 3 and not any("collapsed" in r for r in hist)
     with pytest.raises(ValueError, match="collapse needs val and val_attack"):
         _run(1, collapse=0.2)
-    with pytest.raises(ValueError, match="select must be val_robust_acc with collapse"):
-        _run(1, val=data.Loader(_toy(seed=1), 100), val_attack=lambda m, x, y: x, collapse=0.2, select="val_acc")
     with pytest.raises(ValueError, match="collapse must be in"):
         _run(1, val=data.Loader(_toy(seed=1), 100), val_attack=lambda m, x, y: x, collapse=2.0)

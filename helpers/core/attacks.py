@@ -51,9 +51,8 @@ _TINY = 1e-12
 Clip = tuple[float, float] | None
 
 
-def clip_to(x: torch.Tensor, clip: Clip) -> torch.Tensor:
-    """``x`` clamped to the box ``clip`` = (low, high), or ``x`` itself for unbounded data (``clip=None``)."""
-    return x if clip is None else x.clamp(clip[0], clip[1])
+def _clip(x: torch.Tensor, clip: Clip) -> torch.Tensor:
+    return x if clip is None else x.clamp_(clip[0], clip[1])
 
 
 @contextmanager
@@ -186,7 +185,7 @@ def fgsm(
         return x.clone()
     g = input_gradient(model, x, y, loss_fn=loss_fn, eot_samples=eot_samples)
     sign = -1.0 if targeted else 1.0
-    return clip_to(x + sign * eps * steepest_direction(g, norm), clip).detach()
+    return _clip(x + sign * eps * steepest_direction(g, norm), clip).detach()
 
 
 def pgd(
@@ -222,12 +221,12 @@ def pgd(
     x_adv = x0.clone()
     if random_start:
         delta = random_in_ball(x0.shape, eps, norm, generator=generator, device=x0.device)
-        x_adv = clip_to(x0 + delta.to(x0.dtype), clip)
+        x_adv = _clip(x0 + delta.to(x0.dtype), clip)
     sign = -1.0 if targeted else 1.0
     for _ in range(steps):
         g = input_gradient(model, x_adv, y, loss_fn=loss_fn, eot_samples=eot_samples)
         x_adv = x_adv + sign * alpha * steepest_direction(g, norm)
-        x_adv = clip_to(x0 + project(x_adv - x0, eps, norm), clip)
+        x_adv = _clip(x0 + project(x_adv - x0, eps, norm), clip)
     return x_adv.detach()
 
 
@@ -237,7 +236,7 @@ def uniform_noise(
     """The random baseline: ``x + U[-eps, eps]`` per pixel, clipped to ``clip``. Same budget as l-inf attacks."""
     eps = check_nonnegative("eps", eps)
     noise = (2 * torch.rand(x.shape, generator=generator) - 1).to(x.device, x.dtype) * eps
-    return clip_to(x.detach() + noise, clip)
+    return _clip(x.detach() + noise, clip)
 
 
 def make_attack(
@@ -365,5 +364,5 @@ def nes_pgd(
     for _ in range(queries // check_int("n_samples", n_samples, low=2)):
         g = nes_gradient(model, x_adv, y, sigma=sigma, n_samples=n_samples, generator=generator, chunk=chunk)
         x_adv = x_adv - alpha * g.sign()
-        x_adv = clip_to(x0 + project(x_adv - x0, eps, "linf"), clip)
+        x_adv = _clip(x0 + project(x_adv - x0, eps, "linf"), clip)
     return x_adv.detach()

@@ -233,7 +233,7 @@ def fit(
       RNG), and a finished one makes ``fit`` return its history without training.
     - ``collapse``: the catastrophic-overfitting guard of fast adversarial training (Wong, Rice & Kolter
       2020: FGSM training can lose all robustness to PGD within an epoch while its FGSM accuracy climbs).
-      Needs ``val`` and ``val_attack`` (a PGD attack); ``select`` is ``"val_robust_acc"``. When an
+      Needs ``val`` and ``val_attack`` (a PGD attack); ``select`` defaults to ``"val_robust_acc"``. When an
       epoch's ``val_robust_acc`` falls more than ``collapse`` (absolute, in [0, 1]) below the best epoch's,
       training stops there: the best epoch's weights are restored, the row records ``collapsed = 1``, and
       the checkpoint is marked finished.
@@ -246,9 +246,7 @@ def fit(
         collapse = check_fraction("collapse", collapse)
         if val is None or val_attack is None:
             raise ValueError("collapse needs val and val_attack (the robust validation accuracy it watches)")
-        if select not in (None, "val_robust_acc"):
-            raise ValueError(f"select must be val_robust_acc with collapse (got {select!r}): it restores that epoch")
-        select = "val_robust_acc"
+        select = select or "val_robust_acc"
     loss_fn = loss_fn or (lambda out, y: F.cross_entropy(out, y))
     device = next(model.parameters()).device
     history: History = []

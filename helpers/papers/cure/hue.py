@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 
 import torch
 
-from helpers.core.attacks import Clip, Model, clip_to
+from helpers.core.attacks import Clip, Model
 from helpers.papers.cure.perturbations import predict
 
 
@@ -40,7 +40,7 @@ def hue_rotate(x: torch.Tensor, degrees: float, *, clip: Clip = (0.0, 1.0)) -> t
         raise ValueError(f"x must be RGB images shaped (B, 3, H, W) (got {tuple(x.shape)})")
     m = hue_matrix(degrees).to(x)
     out = torch.einsum("ij,bjhw->bihw", m, x.detach())
-    return clip_to(out, clip)
+    return out if clip is None else out.clamp(clip[0], clip[1])
 
 
 def _models(models: Sequence[Model] | Mapping[str, Model]) -> list[Model]:

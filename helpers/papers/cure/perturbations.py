@@ -20,7 +20,7 @@ import math
 
 import torch
 
-from helpers.core.attacks import Clip, Model, clip_to, per_sample, per_sample_norm
+from helpers.core.attacks import Clip, Model, per_sample, per_sample_norm
 from helpers.core.params import check_int, check_nonnegative
 
 _TINY = 1e-12
@@ -31,6 +31,10 @@ def predict(model: Model, x: torch.Tensor, batch_size: int = 1024) -> torch.Tens
     """Predicted labels (N,) for inputs (N, ...), in chunks of ``batch_size`` (no autograd graph)."""
     out = [model(x[i : i + batch_size]).argmax(1) for i in range(0, len(x), batch_size)]
     return torch.cat(out) if out else torch.zeros(0, dtype=torch.long, device=x.device)
+
+
+def _bounded(x: torch.Tensor, clip: Clip) -> torch.Tensor:
+    return x if clip is None else x.clamp(clip[0], clip[1])
 
 
 def _deepfool(
@@ -70,7 +74,7 @@ def _deepfool(
         # the 1e-4 lands the linearised step strictly past the boundary, not on it
         step = (diffs.detach()[ar, best].abs() + 1e-4) / w_norm[ar, best] ** 2
         r_tot[idx] = r_tot[idx] + per_sample(step, xi) * w[ar, best]
-        x_adv[idx] = clip_to(x0[idx] + (1 + overshoot) * r_tot[idx], clip)
+        x_adv[idx] = _bounded(x0[idx] + (1 + overshoot) * r_tot[idx], clip)
         with torch.no_grad():
             still = model(x_adv[idx]).argmax(1) == orig[idx]
         active[idx] = still
@@ -144,7 +148,7 @@ def push_to_class(
         w_norm = per_sample_norm(w) + _TINY
         step = (gap.detach().clamp_min(0) + 1e-4) / w_norm**2
         r_tot[idx] = r_tot[idx] + per_sample(step, xi) * w
-        x_new[idx] = clip_to(x0[idx] + (1 + overshoot) * r_tot[idx], clip)
+        x_new[idx] = _bounded(x0[idx] + (1 + overshoot) * r_tot[idx], clip)
         with torch.no_grad():
             active[idx] = model(x_new[idx]).argmax(1) != t
     return x_new.detach()
@@ -199,10 +203,10 @@ def _minimal(
     for _ in range(bisection_steps):
         mid = (lo + hi) / 2
         with torch.no_grad():
-            changed = model(clip_to(x0 + per_sample(mid, x0) * delta, clip)).argmax(1) != labels
+            changed = model(_bounded(x0 + per_sample(mid, x0) * delta, clip)).argmax(1) != labels
         hi = torch.where(changed, mid, hi)
         lo = torch.where(changed, lo, mid)
-    return clip_to(x0 + per_sample(hi, x0) * delta, clip).detach(), flipped
+    return _bounded(x0 + per_sample(hi, x0) * delta, clip).detach(), flipped
 
 
 def minimal_perturbation(
